@@ -1,0 +1,229 @@
+"""The domain model: what flows between stages and what the store keeps.
+
+Frozen dataclasses so a stage cannot mutate what another stage handed it; every stage
+builds new values and upserts them.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def require_aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+    return value
+
+
+def hash_author(author_id: str, salt: str) -> str:
+    """Authors are stored only as a salted hash: the desk needs 'same person', not who."""
+    return hashlib.sha256(f"{salt}\x00{author_id}".encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Half-open time interval [start, end) a stage works on."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        require_aware(self.start, "window.start")
+        require_aware(self.end, "window.end")
+        if self.end <= self.start:
+            raise ValueError(f"window end {self.end} is not after start {self.start}")
+
+    @classmethod
+    def last(cls, days: float, end: datetime | None = None) -> "Window":
+        end = end or utcnow()
+        return cls(end - timedelta(days=days), end)
+
+    @classmethod
+    def everything(cls) -> "Window":
+        return cls(datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(2200, 1, 1, tzinfo=timezone.utc))
+
+
+@dataclass(frozen=True)
+class Engagement:
+    likes: int = 0
+    comments: int = 0
+    shares: int = 0
+    views: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.likes + self.comments + self.shares
+
+
+@dataclass(frozen=True)
+class Post:
+    """One crawled post. `id` is `platform:native_id` and never changes."""
+
+    platform: str
+    native_id: str
+    url: str
+    author_hash: str
+    author_name: str
+    title: str | None
+    text: str
+    published_at: datetime
+    crawled_at: datetime
+    engagement: Engagement = field(default_factory=Engagement)
+    geotag: str | None = None
+    media: tuple[str, ...] = ()
+    reposted_id: str | None = None  # full post id of the original, itself a post
+
+    def __post_init__(self) -> None:
+        if not self.platform or ":" in self.platform:
+            raise ValueError(f"invalid platform name {self.platform!r}")
+        if not self.native_id:
+            raise ValueError("native_id is empty")
+        require_aware(self.published_at, "published_at")
+        require_aware(self.crawled_at, "crawled_at")
+
+    @property
+    def id(self) -> str:
+        return f"{self.platform}:{self.native_id}"
+
+    @property
+    def full_text(self) -> str:
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """What the enrich stage concluded about one post, with its reasons."""
+
+    post_id: str
+    normalized_text: str
+    relevant: bool
+    relevance_score: float
+    category: str | None
+    district: str | None
+    street: str | None
+    urgent: bool = False
+    reasons: tuple[str, ...] = ()
+    language: str = "zh"
+    text_hash: str = ""
+
+
+@dataclass(frozen=True)
+class EnrichedPost:
+    """A post joined with its enrichment: the cluster stage's input."""
+
+    post: Post
+    enrichment: Enrichment
+
+    @property
+    def id(self) -> str:
+        return self.post.id
+
+
+class LeadStatus(StrEnum):
+    NEW = "new"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    CLOSED = "closed"
+    MERGED = "merged"
+
+
+@dataclass(frozen=True)
+class PriorityParts:
+    urgency: float = 0.0
+    volume: float = 0.0
+    engagement: float = 0.0
+    spread: float = 0.0
+    recency: float = 0.0
+
+
+@dataclass(frozen=True)
+class Lead:
+    """One real problem, however many posts describe it. The id is stable for life."""
+
+    id: str
+    status: LeadStatus
+    title: str
+    category: str | None
+    district: str | None
+    street: str | None
+    unit: str | None
+    urgent: bool
+    priority: float
+    priority_parts: PriorityParts
+    post_count: int
+    platform_count: int
+    first_seen: datetime
+    last_seen: datetime
+    version: int = 1
+    merged_into: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LeadEvent:
+    """Append-only audit of a lead: who did what, when, with what detail."""
+
+    lead_id: str
+    kind: str  # created | posts_added | merged | split | status_changed | rescored
+    actor: str
+    at: datetime
+    detail: dict = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a crawl of (platform, query) stands.
+
+    `high_water` is the newest item fully crawled in a finished run; `cursor` is the next page
+    of a run in progress (None when no run is in progress), so a killed crawl resumes there.
+    """
+
+    platform: str
+    query: str
+    high_water: str | None = None
+    cursor: str | None = None
+    pending_high_water: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CrawlRun:
+    """Coverage record of one crawl of (platform, query)."""
+
+    platform: str
+    query: str
+    started_at: datetime
+    finished_at: datetime
+    status: str  # ok | error | blocked | partial
+    pages: int = 0
+    posts_new: int = 0
+    posts_updated: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    blocked_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StageRun:
+    stage: str
+    window: Window
+    started_at: datetime
+    finished_at: datetime
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0

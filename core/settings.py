@@ -1,0 +1,37 @@
+"""Process settings from the environment (never from the YAML in the repo).
+
+RADAR_HOME        data directory (default ./.radar); the SQLite file lives there
+DATABASE_URL      SQLAlchemy URL; default sqlite:///$RADAR_HOME/radar.db
+RADAR_CONFIG_DIR  folder of config/*.yaml (default: the repository's config/)
+RADAR_AUTHOR_SALT salt for author-id hashes; required outside local use
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_SALT = "local-development-salt"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RADAR_", extra="ignore")
+
+    home: Path = Path(".radar")
+    config_dir: Path = REPO_ROOT / "config"
+    author_salt: str = LOCAL_SALT
+    environment: str = "local"
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    elasticsearch_url: str | None = Field(default=None, validation_alias="ELASTICSEARCH_URL")
+
+    def model_post_init(self, __context: object) -> None:
+        if self.environment != "local" and self.author_salt == LOCAL_SALT:
+            raise ValueError("RADAR_AUTHOR_SALT must be set outside local use")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'radar.db').resolve()}"

@@ -1,0 +1,389 @@
+"""The workflow and post store: one class over SQLAlchemy, SQLite by default, PostgreSQL at scale.
+
+Every write is an upsert keyed by a stable id, so any stage can be re-run or resumed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, and_, create_engine, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.models import (Checkpoint, CrawlRun, EnrichedPost, Enrichment, Engagement, Lead,
+                         LeadEvent, LeadStatus, Post, PriorityParts, StageRun, UpsertResult,
+                         Window, utcnow)
+from core.store import tables as t
+
+BATCH = 500  # rows per statement: keeps SQLite's variable limit and PostgreSQL round trips sane
+
+
+class StoreError(Exception):
+    """A store operation failed."""
+
+
+class LeadNotFound(StoreError):
+    """No lead with that id."""
+
+
+class ConcurrencyError(StoreError):
+    """The lead changed since it was read (optimistic concurrency)."""
+
+
+def content_hash(post: Post) -> str:
+    """Hash of what a re-crawl may change; equal hashes mean nothing new to store."""
+    parts = [post.url, post.author_name, post.title or "", post.text, post.published_at.isoformat(),
+             json.dumps(asdict(post.engagement), sort_keys=True), post.geotag or "",
+             "|".join(post.media), post.reposted_id or ""]
+    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+
+
+def _chunks(items: Sequence, size: int = BATCH) -> Iterator[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class Store:
+    """All persistent state. Open with `Store.open(url)`, which migrates to the latest schema."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    @classmethod
+    def open(cls, url: str, migrate: bool = True) -> "Store":
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        from core.store.migrate import upgrade
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def _upsert(self, table, rows: list[dict], keys: list[str], update_cols: list[str] | None = None):
+        stmt = self._insert(table)
+        if update_cols is None:
+            update_cols = [c.name for c in table.columns if c.name not in keys]
+        if update_cols:
+            stmt = stmt.on_conflict_do_update(index_elements=keys,
+                                              set_={c: stmt.excluded[c] for c in update_cols})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+        return stmt, rows
+
+    # --- posts -------------------------------------------------------------------------------
+
+    def upsert_posts(self, posts: Iterable[Post]) -> UpsertResult:
+        by_id: dict[str, Post] = {}
+        for p in posts:
+            by_id[p.id] = p  # the last copy of a post within one batch wins
+        new = updated = unchanged = 0
+        now = utcnow()
+        items = list(by_id.values())
+        with self.engine.begin() as conn:
+            for chunk in _chunks(items):
+                ids = [p.id for p in chunk]
+                existing = dict(conn.execute(
+                    select(t.posts.c.id, t.posts.c.content_hash).where(t.posts.c.id.in_(ids))).all())
+                rows = []
+                for p in chunk:
+                    h = content_hash(p)
+                    if p.id not in existing:
+                        new += 1
+                    elif existing[p.id] != h:
+                        updated += 1
+                    else:
+                        unchanged += 1
+                        continue
+                    rows.append(_post_row(p, h, now))
+                if rows:
+                    conn.execute(*self._upsert(t.posts, rows, ["id"]))
+        return UpsertResult(new=new, updated=updated, unchanged=unchanged)
+
+    def get_posts(self, ids: Sequence[str]) -> list[Post]:
+        out: dict[str, Post] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                for row in conn.execute(select(t.posts).where(t.posts.c.id.in_(chunk))):
+                    out[row.id] = _post_from_row(row)
+        return [out[i] for i in ids if i in out]
+
+    def iter_posts_to_enrich(self, window: Window, batch: int = 2000) -> Iterator[list[Post]]:
+        """Posts published in the window that were never enriched or changed since."""
+        last_id = ""
+        while True:
+            q = (select(t.posts)
+                 .outerjoin(t.enrichments, t.enrichments.c.post_id == t.posts.c.id)
+                 .where(t.posts.c.published_at >= window.start, t.posts.c.published_at < window.end,
+                        t.posts.c.id > last_id)
+                 .where((t.enrichments.c.post_id.is_(None))
+                        | (t.enrichments.c.source_hash != t.posts.c.content_hash))
+                 .order_by(t.posts.c.id).limit(batch))
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            last_id = rows[-1].id
+            yield [_post_from_row(r) for r in rows]
+
+    def save_enrichments(self, items: Sequence[tuple[Post, Enrichment]]) -> int:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(items)):
+                rows = [_enrichment_row(p, e, now) for p, e in chunk]
+                conn.execute(*self._upsert(t.enrichments, rows, ["post_id"]))
+        return len(items)
+
+    def enriched_posts(self, ids: Sequence[str]) -> list[EnrichedPost]:
+        out: dict[str, EnrichedPost] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                q = select(t.posts, t.enrichments).join(
+                    t.enrichments, t.enrichments.c.post_id == t.posts.c.id).where(t.posts.c.id.in_(chunk))
+                for row in conn.execute(q):
+                    out[row.id] = EnrichedPost(_post_from_row(row), _enrichment_from_row(row))
+        return [out[i] for i in ids if i in out]
+
+    def unassigned_relevant(self, window: Window) -> list[EnrichedPost]:
+        """Relevant posts in the window that belong to no lead yet, oldest first."""
+        q = (select(t.posts, t.enrichments)
+             .join(t.enrichments, t.enrichments.c.post_id == t.posts.c.id)
+             .outerjoin(t.lead_posts, t.lead_posts.c.post_id == t.posts.c.id)
+             .where(t.enrichments.c.relevant.is_(True), t.lead_posts.c.post_id.is_(None),
+                    t.posts.c.published_at >= window.start, t.posts.c.published_at < window.end)
+             .order_by(t.posts.c.published_at, t.posts.c.id))
+        with self.engine.connect() as conn:
+            return [EnrichedPost(_post_from_row(r), _enrichment_from_row(r)) for r in conn.execute(q)]
+
+    # --- leads -------------------------------------------------------------------------------
+
+    def create_lead(self, lead: Lead, members: Sequence[tuple[str, float]], event: LeadEvent) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(t.leads.insert().values(**_lead_row(lead), created_at=now))
+            self._attach(conn, lead.id, members, now)
+            conn.execute(t.lead_events.insert().values(**_event_row(event)))
+
+    def update_lead(self, lead: Lead, expected_version: int, event: LeadEvent | None = None,
+                    members: Sequence[tuple[str, float]] = ()) -> Lead:
+        """Write a changed lead if nobody changed it since `expected_version`; returns it bumped."""
+        now = utcnow()
+        row = _lead_row(lead)
+        row["version"] = expected_version + 1
+        with self.engine.begin() as conn:
+            res = conn.execute(update(t.leads).where(
+                t.leads.c.id == lead.id, t.leads.c.version == expected_version).values(**row))
+            if res.rowcount != 1:
+                if conn.execute(select(t.leads.c.id).where(t.leads.c.id == lead.id)).first() is None:
+                    raise LeadNotFound(lead.id)
+                raise ConcurrencyError(f"lead {lead.id} changed since version {expected_version}")
+            self._attach(conn, lead.id, members, now)
+            if event is not None:
+                conn.execute(t.lead_events.insert().values(**_event_row(event)))
+        return self.get_lead(lead.id)
+
+    def _attach(self, conn, lead_id: str, members: Sequence[tuple[str, float]], now: datetime) -> None:
+        rows = [{"post_id": pid, "lead_id": lead_id, "similarity": float(sim), "joined_at": now}
+                for pid, sim in members]
+        for chunk in _chunks(rows):
+            # A post belongs to one lead; re-attaching (merge) moves it.
+            conn.execute(*self._upsert(t.lead_posts, list(chunk), ["post_id"], ["lead_id", "similarity"]))
+
+    def get_lead(self, lead_id: str) -> Lead:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.leads).where(t.leads.c.id == lead_id)).first()
+        if row is None:
+            raise LeadNotFound(lead_id)
+        return _lead_from_row(row)
+
+    def leads_seen_since(self, since: datetime, statuses: Sequence[LeadStatus]) -> list[Lead]:
+        q = select(t.leads).where(t.leads.c.last_seen >= since,
+                                  t.leads.c.status.in_([s.value for s in statuses]))
+        with self.engine.connect() as conn:
+            return [_lead_from_row(r) for r in conn.execute(q.order_by(t.leads.c.id))]
+
+    def list_leads(self, *, status: str | None = None, district: str | None = None,
+                   category: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[Lead]]:
+        conds = []
+        if status:
+            conds.append(t.leads.c.status == status)
+        if district:
+            conds.append(t.leads.c.district == district)
+        if category:
+            conds.append(t.leads.c.category == category)
+        where = and_(*conds) if conds else True
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(t.leads).where(where)).scalar_one()
+            rows = conn.execute(select(t.leads).where(where)
+                                .order_by(t.leads.c.priority.desc(), t.leads.c.id)
+                                .limit(limit).offset(offset)).all()
+        return total, [_lead_from_row(r) for r in rows]
+
+    def lead_member_ids(self, lead_ids: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {lid: [] for lid in lead_ids}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(lead_ids)):
+                q = select(t.lead_posts.c.lead_id, t.lead_posts.c.post_id).where(
+                    t.lead_posts.c.lead_id.in_(chunk)).order_by(t.lead_posts.c.post_id)
+                for lead_id, post_id in conn.execute(q):
+                    out[lead_id].append(post_id)
+        return out
+
+    def lead_posts(self, lead_id: str) -> list[EnrichedPost]:
+        ids = self.lead_member_ids([lead_id])[lead_id]
+        posts = self.enriched_posts(ids)
+        return sorted(posts, key=lambda ep: (ep.post.published_at, ep.id))
+
+    def lead_events(self, lead_id: str) -> list[LeadEvent]:
+        q = select(t.lead_events).where(t.lead_events.c.lead_id == lead_id).order_by(t.lead_events.c.id)
+        with self.engine.connect() as conn:
+            return [LeadEvent(lead_id=r.lead_id, kind=r.kind, actor=r.actor, at=r.at,
+                              detail=r.detail, id=r.id) for r in conn.execute(q)]
+
+    # --- crawl state -------------------------------------------------------------------------
+
+    def get_checkpoint(self, platform: str, query: str) -> Checkpoint:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.checkpoints).where(
+                t.checkpoints.c.platform == platform, t.checkpoints.c.query == query)).first()
+        if row is None:
+            return Checkpoint(platform, query)
+        return Checkpoint(row.platform, row.query, row.high_water, row.cursor,
+                          row.pending_high_water, row.updated_at)
+
+    def save_checkpoint(self, cp: Checkpoint) -> None:
+        row = {"platform": cp.platform, "query": cp.query, "high_water": cp.high_water,
+               "cursor": cp.cursor, "pending_high_water": cp.pending_high_water, "updated_at": utcnow()}
+        with self.engine.begin() as conn:
+            conn.execute(*self._upsert(t.checkpoints, [row], ["platform", "query"]))
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.checkpoints).order_by(t.checkpoints.c.platform,
+                                                                 t.checkpoints.c.query)).all()
+        return [Checkpoint(r.platform, r.query, r.high_water, r.cursor, r.pending_high_water,
+                           r.updated_at) for r in rows]
+
+    def record_crawl_run(self, run: CrawlRun) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(t.crawl_runs.insert().values(**asdict(run)))
+
+    def crawl_runs(self, limit: int = 50) -> list[CrawlRun]:
+        q = select(t.crawl_runs).order_by(t.crawl_runs.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [CrawlRun(r.platform, r.query, r.started_at, r.finished_at, r.status, r.pages,
+                             r.posts_new, r.posts_updated, r.errors, r.blocked_reason)
+                    for r in conn.execute(q)]
+
+    def record_stage_run(self, run: StageRun) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(t.stage_runs.insert().values(
+                stage=run.stage, window_start=run.window.start, window_end=run.window.end,
+                started_at=run.started_at, finished_at=run.finished_at, counts=run.counts))
+
+    def stage_runs(self, limit: int = 20) -> list[StageRun]:
+        q = select(t.stage_runs).order_by(t.stage_runs.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [StageRun(r.stage, Window(r.window_start, r.window_end), r.started_at,
+                             r.finished_at, r.counts) for r in conn.execute(q)]
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            def n(table, *where) -> int:
+                return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+            return {
+                "posts": n(t.posts),
+                "enriched": n(t.enrichments),
+                "relevant": n(t.enrichments, t.enrichments.c.relevant.is_(True)),
+                "leads": n(t.leads),
+                "open_leads": n(t.leads, t.leads.c.status.in_(["new", "verified"])),
+                "posts_in_leads": n(t.lead_posts),
+                "lead_events": n(t.lead_events),
+            }
+
+
+# --- row mapping ---------------------------------------------------------------------------
+
+def _post_row(p: Post, h: str, now: datetime) -> dict:
+    return {"id": p.id, "platform": p.platform, "native_id": p.native_id, "url": p.url,
+            "author_hash": p.author_hash, "author_name": p.author_name, "title": p.title,
+            "text": p.text, "published_at": p.published_at, "crawled_at": p.crawled_at,
+            "likes": p.engagement.likes, "comments": p.engagement.comments,
+            "shares": p.engagement.shares, "views": p.engagement.views, "geotag": p.geotag,
+            "media": list(p.media), "reposted_id": p.reposted_id, "content_hash": h,
+            "stored_at": now}
+
+
+def _post_from_row(r) -> Post:
+    return Post(platform=r.platform, native_id=r.native_id, url=r.url, author_hash=r.author_hash,
+                author_name=r.author_name, title=r.title, text=r.text,
+                published_at=r.published_at, crawled_at=r.crawled_at,
+                engagement=Engagement(r.likes, r.comments, r.shares, r.views),
+                geotag=r.geotag, media=tuple(r.media or ()), reposted_id=r.reposted_id)
+
+
+def _enrichment_row(p: Post, e: Enrichment, now: datetime) -> dict:
+    if p.id != e.post_id:
+        raise ValueError(f"enrichment for {e.post_id} paired with post {p.id}")
+    return {"post_id": e.post_id, "normalized_text": e.normalized_text, "relevant": e.relevant,
+            "relevance_score": e.relevance_score, "category": e.category, "district": e.district,
+            "street": e.street, "urgent": e.urgent, "reasons": list(e.reasons),
+            "language": e.language, "text_hash": e.text_hash, "source_hash": content_hash(p),
+            "enriched_at": now}
+
+
+def _enrichment_from_row(r) -> Enrichment:
+    return Enrichment(post_id=r.post_id, normalized_text=r.normalized_text, relevant=r.relevant,
+                      relevance_score=r.relevance_score, category=r.category, district=r.district,
+                      street=r.street, urgent=r.urgent, reasons=tuple(r.reasons),
+                      language=r.language, text_hash=r.text_hash)
+
+
+def _lead_row(lead: Lead) -> dict:
+    return {"id": lead.id, "status": lead.status.value, "title": lead.title,
+            "category": lead.category, "district": lead.district, "street": lead.street,
+            "unit": lead.unit, "urgent": lead.urgent, "priority": lead.priority,
+            "priority_parts": asdict(lead.priority_parts), "post_count": lead.post_count,
+            "platform_count": lead.platform_count, "first_seen": lead.first_seen,
+            "last_seen": lead.last_seen, "version": lead.version, "merged_into": lead.merged_into,
+            "updated_at": utcnow()}
+
+
+def _lead_from_row(r) -> Lead:
+    return Lead(id=r.id, status=LeadStatus(r.status), title=r.title, category=r.category,
+                district=r.district, street=r.street, unit=r.unit, urgent=r.urgent,
+                priority=r.priority, priority_parts=PriorityParts(**r.priority_parts),
+                post_count=r.post_count, platform_count=r.platform_count,
+                first_seen=r.first_seen, last_seen=r.last_seen, version=r.version,
+                merged_into=r.merged_into, updated_at=r.updated_at)
+
+
+def _event_row(e: LeadEvent) -> dict:
+    return {"lead_id": e.lead_id, "kind": e.kind, "actor": e.actor, "at": e.at, "detail": e.detail}

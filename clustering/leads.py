@@ -1,0 +1,97 @@
+"""Build a lead's fields and priority from its member posts.
+
+Priority is a weighted sum of parts in [0, 1], each stored, so an analyst sees why a lead
+ranks where it does. Recency is measured against the window end, never `now()`, so a re-run
+over the same window scores the same.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from core.config import PriorityWeights
+from core.models import EnrichedPost, Lead, LeadStatus, PriorityParts
+
+TITLE_CHARS = 60
+
+
+def lead_id_for(first_post_id: str) -> str:
+    """Stable id from the post that founded the lead: re-runs name it the same."""
+    return "L" + hashlib.sha1(first_post_id.encode()).hexdigest()[:12]
+
+
+def _majority(values: Sequence[str | None]) -> str | None:
+    counts = Counter(v for v in values if v)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def representative(members: Sequence[EnrichedPost]) -> EnrichedPost:
+    """The member most like the rest (shared characters), ties to the oldest."""
+    if len(members) <= 2:
+        return min(members, key=lambda m: (m.post.published_at, m.id))
+    charsets = [set(m.enrichment.normalized_text) for m in members]
+
+    def centrality(i: int) -> float:
+        return sum(len(charsets[i] & other) / (len(charsets[i] | other) or 1)
+                   for j, other in enumerate(charsets) if j != i)
+
+    best = max(range(len(members)), key=lambda i: (centrality(i), -members[i].post.published_at.timestamp()))
+    return members[best]
+
+
+def title_of(post: EnrichedPost) -> str:
+    title = (post.post.title or "").strip()
+    if title:
+        return title[:TITLE_CHARS]
+    text = post.enrichment.normalized_text.strip().replace("\n", " ")
+    return text[:TITLE_CHARS] + ("…" if len(text) > TITLE_CHARS else "")
+
+
+def priority_of(members: Sequence[EnrichedPost], urgent: bool, as_of: datetime,
+                weights: PriorityWeights) -> tuple[float, PriorityParts]:
+    engagement = sum(m.post.engagement.total for m in members)
+    platforms = len({m.post.platform for m in members})
+    last = max(m.post.published_at for m in members)
+    age_hours = max(0.0, (as_of - last).total_seconds() / 3600)
+    parts = PriorityParts(
+        urgency=1.0 if urgent else 0.0,
+        volume=1 - math.exp(-len(members) / 5),
+        engagement=min(1.0, math.log1p(engagement) / math.log1p(10_000)),
+        spread=min(1.0, (platforms - 1) / 3),
+        recency=math.exp(-age_hours / 72),
+    )
+    score = (weights.urgency * parts.urgency + weights.volume * parts.volume
+             + weights.engagement * parts.engagement + weights.spread * parts.spread
+             + weights.recency * parts.recency)
+    return round(score, 6), PriorityParts(*(round(v, 6) for v in (
+        parts.urgency, parts.volume, parts.engagement, parts.spread, parts.recency)))
+
+
+def build_lead(lead_id: str, members: Sequence[EnrichedPost], as_of: datetime,
+               weights: PriorityWeights, previous: Lead | None = None) -> Lead:
+    """The lead's fields from all its members; status and version carry over from `previous`."""
+    urgent = any(m.enrichment.urgent for m in members)
+    priority, parts = priority_of(members, urgent, as_of, weights)
+    rep = representative(members)
+    district = _majority([m.enrichment.district for m in members])
+    street = _majority([m.enrichment.street for m in members if m.enrichment.district == district])
+    return Lead(
+        id=lead_id,
+        status=previous.status if previous else LeadStatus.NEW,
+        title=title_of(rep),
+        category=_majority([m.enrichment.category for m in members]),
+        district=district,
+        street=street,
+        unit=previous.unit if previous else None,
+        urgent=urgent,
+        priority=priority,
+        priority_parts=parts,
+        post_count=len(members),
+        platform_count=len({m.post.platform for m in members}),
+        first_seen=min(m.post.published_at for m in members),
+        last_seen=max(m.post.published_at for m in members),
+        version=previous.version if previous else 1,
+    )

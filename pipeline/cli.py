@@ -1,0 +1,199 @@
+"""The `radar` command line. Progress and tables go to stderr; machine output to stdout."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.config import Config, ConfigError, load_config
+from core.models import Window
+from core.settings import Settings
+
+app = typer.Typer(help="Civic Radar: city problems found on the open internet, as leads.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+config_app = typer.Typer(help="Configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        err.print(f"[red]settings error:[/red] {exc}")
+        raise typer.Exit(2)
+
+
+def _config(settings: Settings, config_dir: Path | None = None) -> Config:
+    try:
+        return load_config(config_dir or settings.config_dir)
+    except ConfigError as exc:
+        err.print("[red]config is invalid:[/red]")
+        for problem in exc.problems:
+            err.print(f"  {problem}")
+        raise typer.Exit(1)
+
+
+def _store(settings: Settings, url: str | None = None):
+    from core.store import Store
+    return Store.open(url or settings.db_url)
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                    TimeElapsedColumn(), console=err, transient=False)
+
+
+def _run_with_progress(stages_runner, names: list[str]):
+    with _progress() as progress:
+        task = progress.add_task("starting", total=len(names))
+        done = {"n": 0}
+
+        def on_stage(name: str) -> None:
+            if done["n"]:
+                progress.advance(task)
+            done["n"] += 1
+            progress.update(task, description=f"stage: {name}")
+
+        result = stages_runner(on_stage)
+        progress.update(task, completed=len(names), description="all stages done")
+    return result
+
+
+@config_app.command("check")
+def config_check(directory: Annotated[Path | None, typer.Option("--dir", help="config folder")] = None) -> None:
+    """Validate every config file; print OK or each problem with file and key path (exit 1)."""
+    settings = _settings()
+    config = _config(settings, directory)
+    print(f"OK: {len(config.platforms)} platforms, {len(config.categories)} categories, "
+          f"{len(config.gazetteer.districts)} districts in {config.directory}")
+
+
+@app.command()
+def run(
+    days: Annotated[float, typer.Option(help="window: the last N days")] = 1.0,
+    platform: Annotated[list[str] | None, typer.Option(help="only these platforms")] = None,
+) -> None:
+    """One pass of every stage against config/platforms.yaml over the last N days."""
+    from pipeline.runner import default_stages, run_pass
+    settings = _settings()
+    config = _config(settings)
+    store = _store(settings)
+    window = Window.last(days)
+    stages = default_stages(settings, platform)
+    result = _run_with_progress(lambda cb: run_pass(store, config, window, stages, cb),
+                                [n for n, _ in stages])
+    print(json.dumps({r.stage: r.counts for r in result.runs}, ensure_ascii=False))
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Serve the leads API (OpenAPI docs at /docs)."""
+    import uvicorn
+    from leads_api.app import create_app
+    settings = _settings()
+    store = _store(settings)
+    err.print(f"Civic Radar API on http://{host}:{port}/leads  (docs: /docs)")
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Counts per stage, the last stage and crawl runs, and crawl checkpoints."""
+    settings = _settings()
+    store = _store(settings)
+    counts = store.counts()
+    stages = store.stage_runs(10)
+    crawls = store.crawl_runs(20)
+    cps = store.checkpoints()
+    if as_json:
+        print(json.dumps({
+            "database": store.backend, "counts": counts,
+            "stage_runs": [{"stage": r.stage, "finished_at": r.finished_at.isoformat(),
+                            "seconds": round(r.seconds, 2), "counts": r.counts} for r in stages],
+            "crawl_runs": [{"platform": r.platform, "query": r.query, "status": r.status,
+                            "pages": r.pages, "posts_new": r.posts_new, "errors": r.errors,
+                            "blocked_reason": r.blocked_reason,
+                            "finished_at": r.finished_at.isoformat()} for r in crawls],
+            "checkpoints": [{"platform": c.platform, "query": c.query, "high_water": c.high_water,
+                             "cursor": c.cursor} for c in cps],
+        }, ensure_ascii=False))
+        return
+    out = Console()
+    table = Table(title=f"Civic Radar ({store.backend})")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, value in counts.items():
+        table.add_row(key, str(value))
+    out.print(table)
+    runs = Table(title="last stage runs")
+    for col in ("stage", "finished", "seconds", "counts"):
+        runs.add_column(col)
+    for r in stages:
+        runs.add_row(r.stage, r.finished_at.strftime("%Y-%m-%d %H:%M:%S"), f"{r.seconds:.1f}",
+                     json.dumps(r.counts, ensure_ascii=False))
+    out.print(runs)
+    crawl_table = Table(title="last crawl runs")
+    for col in ("platform", "query", "status", "pages", "new", "errors", "blocked"):
+        crawl_table.add_column(col)
+    for r in crawls:
+        crawl_table.add_row(r.platform, r.query, r.status, str(r.pages), str(r.posts_new),
+                            json.dumps(r.errors), r.blocked_reason or "")
+    out.print(crawl_table)
+    cp_table = Table(title="checkpoints")
+    for col in ("platform", "query", "high water", "cursor"):
+        cp_table.add_column(col)
+    for c in cps:
+        cp_table.add_row(c.platform, c.query, c.high_water or "", c.cursor or "")
+    out.print(cp_table)
+
+
+@app.command()
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="run the pass, print a JSON summary, exit")] = False,
+    posts: Annotated[int, typer.Option(min=10, max=200_000, help="simulated posts")] = 1500,
+    seed: int = 7,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Simulated platforms → one pass of every stage → leads served by the API."""
+    from core.store import Store
+    from pipeline.demo import demo_end, run_demo_pass
+    settings = _settings()
+    config = _config(settings)
+    db = settings.home / "demo.db"
+    for suffix in ("", "-wal", "-shm"):  # the demo always starts from an empty demo database
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    store = Store.open(f"sqlite:///{db.resolve()}")
+    names = ["crawl", "enrich", "cluster"]
+    summary, _, _ = _run_with_progress(
+        lambda cb: run_demo_pass(store, config, settings, seed=seed, posts=posts, end=demo_end(), on_stage=cb),
+        names)
+    if once:
+        sys.stdout.flush()
+        print(json.dumps(summary.as_dict()))
+        store.close()
+        return
+    import uvicorn
+    from leads_api.app import create_app
+    err.print(json.dumps(summary.as_dict()))
+    print(f"Civic Radar demo: http://{host}:{port}/leads   (API docs: http://{host}:{port}/docs)", flush=True)
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

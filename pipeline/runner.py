@@ -1,0 +1,77 @@
+"""Runs stages and records each run (window, counts, duration) in the store.
+
+Each stage is a plain function of (store, config, window) returning counts; the runner is
+the same for the CLI, Airflow and tests.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from core.config import Config
+from core.models import StageRun, Window, utcnow
+from core.settings import Settings
+from core.store import Store
+
+Stage = Callable[[Store, Config, Window], dict[str, int]]
+
+
+def crawl_stage(settings: Settings, platforms: list[str] | None = None) -> Stage:
+    """The crawl stage bound to the process settings (the author salt stays in the environment)."""
+    def crawl(store: Store, config: Config, window: Window) -> dict[str, int]:
+        from crawlers.stage import crawl as run_crawl
+        summary = run_crawl(store, config, window, platforms=platforms, salt=settings.author_salt)
+        blocked = sum(1 for r in summary.runs if r.status == "blocked")
+        failed = sum(1 for r in summary.runs if r.status == "error")
+        return {"posts_new": summary.posts_new, "posts_updated": summary.posts_updated,
+                "runs": len(summary.runs), "blocked": blocked, "failed": failed,
+                "pages": sum(r.pages for r in summary.runs)}
+    return crawl
+
+
+def enrich_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
+    from enrichment.stage import enrich
+    return enrich(store, config, window)
+
+
+def cluster_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
+    from clustering.stage import cluster
+    return cluster(store, config, window)
+
+
+@dataclass
+class PassResult:
+    window: Window
+    runs: list[StageRun] = field(default_factory=list)
+
+    def counts(self, stage: str) -> dict[str, int]:
+        for run in self.runs:
+            if run.stage == stage:
+                return run.counts
+        return {}
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.runs)
+
+
+def run_stage(name: str, stage: Stage, store: Store, config: Config, window: Window) -> StageRun:
+    started = utcnow()
+    counts = stage(store, config, window)
+    run = StageRun(name, window, started, utcnow(), dict(counts))
+    store.record_stage_run(run)
+    return run
+
+
+def run_pass(store: Store, config: Config, window: Window, stages: list[tuple[str, Stage]],
+             on_stage: Callable[[str], None] | None = None) -> PassResult:
+    result = PassResult(window)
+    for name, stage in stages:
+        if on_stage:
+            on_stage(name)
+        result.runs.append(run_stage(name, stage, store, config, window))
+    return result
+
+
+def default_stages(settings: Settings, platforms: list[str] | None = None) -> list[tuple[str, Stage]]:
+    return [("crawl", crawl_stage(settings, platforms)), ("enrich", enrich_stage), ("cluster", cluster_stage)]

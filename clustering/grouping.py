@@ -2,7 +2,7 @@
 
 Links: exact duplicates, near duplicates (MinHash), reposts of a post in the group, and text
 similarity (char n-gram TF-IDF cosine) between posts in the same district, of compatible
-category, close in time. Only links touching a new post are computed: existing leads meet
+category and street, close in time. Only links touching a new post are computed: existing leads meet
 only through a new post that bridges them.
 """
 from __future__ import annotations
@@ -79,11 +79,12 @@ def group(nodes: Sequence[Node], cfg: ClusteringConfig) -> list[Group]:
 def _link_similar(nodes, texts, is_new, cfg: ClusteringConfig, link) -> None:
     if len(nodes) < 2:
         return
-    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(2, 3), sublinear_tf=True, dtype=np.float32)
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32)
     matrix = vectorizer.fit_transform(texts)
     times = np.array([node.post.post.published_at.timestamp() for node in nodes])
     window = cfg.time_window_days * 86400
     categories = np.array([node.post.enrichment.category or "" for node in nodes], dtype=object)
+    streets = np.array([node.post.enrichment.street or "" for node in nodes], dtype=object)
     blocks: dict[str, list[int]] = {}
     for i, node in enumerate(nodes):
         district = node.post.enrichment.district
@@ -101,7 +102,11 @@ def _link_similar(nodes, texts, is_new, cfg: ClusteringConfig, link) -> None:
             close = np.abs(times[rows][:, None] - times[idx][None, :]) <= window
             cat_r = categories[rows][:, None]
             cat_c = categories[idx][None, :]
+            # Unknown category or street is compatible with any: absence is not evidence.
             compatible = (cat_r == cat_c) | (cat_r == "") | (cat_c == "")
+            st_r = streets[rows][:, None]
+            st_c = streets[idx][None, :]
+            compatible &= (st_r == st_c) | (st_r == "") | (st_c == "")
             hits = np.argwhere((sims >= cfg.same_problem_threshold) & close & compatible)
             for r, c in hits:
                 i, j = int(rows[r]), int(idx[c])

@@ -1,0 +1,34 @@
+# Two commands on a fresh Debian machine: `make demo` and `make test`.
+# Both create .venv, install the pinned dependencies and the system packages, then run.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo demo-once test test-fast airflow clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh
+	scripts/system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and alone: pip then takes the local CPU build, never a CUDA download.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/radar demo
+
+demo-once: setup
+	$(BIN)/radar demo --once
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) .radar

@@ -1,0 +1,114 @@
+"""The cluster stage on a real store: grouping, stable ids, merges recorded, idempotence."""
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from clustering.stage import cluster
+from core.models import Enrichment, LeadStatus, Window
+from tests.conftest import T0, make_post
+
+WINDOW = Window(T0 - timedelta(days=30), T0 + timedelta(days=30))
+
+
+def add(store, native_id, text, *, district="南山区", category="交通运输", hours=0, relevant=True,
+        platform="weibo", reposted_id=None):
+    post = make_post(native_id, text, at=T0 + timedelta(hours=hours), platform=platform, reposted_id=reposted_id)
+    store.upsert_posts([post])
+    store.save_enrichments([(post, Enrichment(
+        post.id, text, relevant, 0.9 if relevant else 0.1, category, district, None,
+        text_hash=hashlib.sha1(text.encode()).hexdigest()))])
+    return post.id
+
+
+POTHOLE = ["南山区粤海街道深南大道辅道有个大坑，电动车摔了好几次，希望尽快修",
+           "深南大道辅道粤海街道这段路面一个大坑，昨晚又有电动车摔倒",
+           "粤海街道深南大道辅道的大坑还没修，电动车经过很危险"]
+NOISE = ["南山区桃源村工地半夜施工噪音扰民，吵得睡不着",
+         "桃源村旁边工地晚上十二点还在施工，噪音太大了"]
+
+
+def lead_of(store, post_id):
+    for lead in store.list_leads(limit=200)[1]:
+        if post_id in store.lead_member_ids([lead.id])[lead.id]:
+            return lead.id
+    return None
+
+
+def test_paraphrases_form_one_lead_and_different_problems_stay_apart(store, config):
+    pids = [add(store, f"p{i}", t, hours=i) for i, t in enumerate(POTHOLE)]
+    nids = [add(store, f"n{i}", t, category="生态环境", hours=i) for i, t in enumerate(NOISE)]
+    add(store, "x1", "今天天气真好，去海岸城吃饭", relevant=False)
+    add(store, "s1", "福田区华强北有商家预付卡跑路，几百人没退费", district="福田区", category="市场监管")
+    counts = cluster(store, config, WINDOW)
+    assert counts["leads_created"] == 2
+    assert len({lead_of(store, p) for p in pids}) == 1
+    assert len({lead_of(store, n) for n in nids}) == 1
+    assert lead_of(store, pids[0]) != lead_of(store, nids[0])
+    assert lead_of(store, "weibo:x1") is None and lead_of(store, "weibo:s1") is None
+
+
+def test_second_run_is_idempotent(store, config):
+    for i, t in enumerate(POTHOLE):
+        add(store, f"p{i}", t, hours=i)
+    cluster(store, config, WINDOW)
+    before = [(l.id, l.version, l.post_count) for l in store.list_leads()[1]]
+    counts = cluster(store, config, WINDOW)
+    assert counts["leads_created"] == counts["leads_updated"] == 0
+    assert [(l.id, l.version, l.post_count) for l in store.list_leads()[1]] == before
+
+
+def test_new_posts_join_the_existing_lead_and_keep_its_id(store, config):
+    add(store, "p0", POTHOLE[0])
+    add(store, "p1", POTHOLE[1], hours=1)
+    cluster(store, config, WINDOW)
+    [lead] = store.list_leads()[1]
+    add(store, "p2", POTHOLE[2], hours=30, platform="szrss")
+    add(store, "r1", "转发", hours=31, reposted_id="weibo:p0")
+    counts = cluster(store, config, WINDOW)
+    assert counts["leads_created"] == 0 and counts["posts_assigned"] == 2
+    [after] = store.list_leads()[1]
+    assert after.id == lead.id and after.post_count == 4 and after.platform_count == 2
+    assert after.version == lead.version + 1
+    assert [e.kind for e in store.lead_events(lead.id)] == ["created", "posts_added"]
+
+
+def test_a_bridging_post_merges_leads_and_the_older_id_survives(store, config):
+    add(store, "a0", "宝安区西乡街道宝安大道路灯不亮，晚上一片漆黑", district="宝安区", category="城市管理")
+    add(store, "a1", "西乡街道宝安大道路灯坏了一排，晚上一片漆黑", district="宝安区", category="城市管理", hours=1)
+    add(store, "b0", "宝安区西乡街道固戍地铁站附近路灯不亮，走路害怕", district="宝安区", category="城市管理", hours=2)
+    add(store, "b1", "固戍地铁站附近路灯全坏了，晚上走路害怕", district="宝安区", category="城市管理", hours=3)
+    cluster(store, config, WINDOW)
+    leads = {l.id for l in store.list_leads()[1]}
+    if len(leads) == 1:  # the texts were similar enough to be one problem from the start
+        return
+    older = lead_of(store, "weibo:a0")
+    younger = lead_of(store, "weibo:b0")
+    bridge = "宝安区西乡街道宝安大道到固戍地铁站一路路灯不亮，晚上一片漆黑，走路害怕"
+    add(store, "c0", bridge, district="宝安区", category="城市管理", hours=4)
+    counts = cluster(store, config, WINDOW)
+    assert counts["leads_merged"] == 1
+    merged = store.get_lead(younger)
+    assert merged.status == LeadStatus.MERGED and merged.merged_into == older
+    assert {lead_of(store, f"weibo:{p}") for p in ("a0", "b1", "c0")} == {older}
+    assert store.lead_events(younger)[-1].kind == "merged"
+    assert store.lead_events(older)[-1].detail["merged_from"] == [younger]
+
+
+def test_posts_far_apart_in_time_are_separate_occurrences(store, config):
+    add(store, "p0", POTHOLE[0])
+    add(store, "p1", POTHOLE[1], hours=1)
+    add(store, "q0", POTHOLE[2], hours=24 * 20)
+    cluster(store, config, WINDOW)
+    assert lead_of(store, "weibo:q0") is None
+
+
+def test_priority_parts_are_stored_and_rank(store, config):
+    for i, t in enumerate(POTHOLE):
+        add(store, f"p{i}", t, hours=i, platform=["weibo", "szrss", "jiazaishenzhen"][i])
+    add(store, "n0", NOISE[0], category="生态环境")
+    add(store, "n1", NOISE[1], category="生态环境", hours=1)
+    cluster(store, config, WINDOW)
+    top, second = store.list_leads()[1]
+    assert top.post_count == 3 and top.priority_parts.spread == round(2 / 3, 6)
+    assert top.priority > second.priority

@@ -1,0 +1,89 @@
+"""Pipeline throughput: generate a simulator corpus, load it, enrich, cluster.
+
+    python -m benchmarks.pipeline --posts 100000
+
+Prints posts per second for each stage and peak RSS in MB; the last line is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core.config import load_config
+from core.models import Engagement, Post, Window, hash_author
+from core.settings import REPO_ROOT
+from core.store import Store
+from crawlers.simulator.corpus import generate
+
+LOAD_BATCH = 5000
+
+
+def to_post(sim, crawled_at: datetime) -> Post:
+    """The simulator's post as a crawler would store it (no HTTP: this measures the stages)."""
+    return Post(platform=sim.platform, native_id=sim.native_id,
+                url=f"https://sim.invalid/{sim.platform}/{sim.native_id}",
+                author_hash=hash_author(sim.author_id, "benchmark"), author_name=sim.author_name,
+                title=sim.title, text=sim.text, published_at=sim.published_at, crawled_at=crawled_at,
+                engagement=Engagement(sim.likes, sim.comments, sim.shares, sim.views),
+                geotag=sim.geotag, media=tuple(sim.media),
+                reposted_id=f"{sim.platform}:{sim.reposted_native_id}" if sim.reposted_native_id else None)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--posts", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--db", help="SQLAlchemy URL (default: a fresh SQLite file in a temp dir)")
+    args = parser.parse_args()
+
+    from clustering.stage import cluster
+    from enrichment.stage import enrich
+
+    config = load_config(REPO_ROOT / "config")
+    end = datetime(2026, 11, 22, tzinfo=timezone.utc)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(args.db or f"sqlite:///{Path(tmp) / 'bench.db'}")
+        window = Window(datetime(2000, 1, 1, tzinfo=timezone.utc), end)
+        figures: dict[str, float] = {"posts": args.posts}
+
+        started = time.perf_counter()
+        batch: list[Post] = []
+        for sim, _truth in generate(args.seed, args.posts, end):
+            batch.append(to_post(sim, end))
+            if len(batch) >= LOAD_BATCH:
+                store.upsert_posts(batch)
+                batch.clear()
+        store.upsert_posts(batch)
+        seconds = time.perf_counter() - started
+        figures["load_posts_per_s"] = round(args.posts / seconds, 1)
+        print(f"load     {seconds:8.1f} s  {figures['load_posts_per_s']:10.1f} posts/s", flush=True)
+
+        started = time.perf_counter()
+        counts = enrich(store, config, window)
+        seconds = time.perf_counter() - started
+        figures["enrich_posts_per_s"] = round(args.posts / seconds, 1)
+        figures["relevant"] = counts.get("relevant", 0)
+        print(f"enrich   {seconds:8.1f} s  {figures['enrich_posts_per_s']:10.1f} posts/s  {counts}", flush=True)
+
+        started = time.perf_counter()
+        counts = cluster(store, config, window)
+        seconds = time.perf_counter() - started
+        figures["cluster_posts_per_s"] = round(args.posts / seconds, 1)
+        figures["leads"] = store.counts()["leads"]
+        print(f"cluster  {seconds:8.1f} s  {figures['cluster_posts_per_s']:10.1f} posts/s  {counts}", flush=True)
+        figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
+        store.close()
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,7 @@ a neighbourhood, not gossip).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.config import Config
 from core.models import Enrichment, Post
@@ -42,8 +42,27 @@ class Enricher:
         masked = self.locator.mask(norm.text, matches)
         return Analysis(norm, self.relevance.score(masked), self.classifier.classify(masked), location)
 
-    def enrich(self, post: Post) -> Enrichment:
-        """Enrich one post: title and body are read together."""
+    def enrich(self, post: Post, original: Enrichment | None = None) -> Enrichment:
+        """Enrich one post: title and body are read together. For a repost, pass the
+        original's enrichment: "转发微博" alone says nothing, the post it shares does."""
+        own = self._enrich_alone(post)
+        if original is None or not original.relevant:
+            return own
+        if any(r.startswith("noise:") for r in own.reasons):
+            return own  # someone reposting a complaint to advertise is still advertising
+        return replace(
+            own,
+            relevant=True,
+            relevance_score=max(own.relevance_score, original.relevance_score),
+            category=own.category or original.category,
+            # The original's place goes with it: a repost rarely repeats where.
+            district=own.district or original.district,
+            street=own.street if own.district else original.street,
+            urgent=own.urgent or original.urgent,
+            reasons=tuple(r for r in own.reasons if r != "empty") + (f"repost_of:{original.post_id}",),
+        )
+
+    def _enrich_alone(self, post: Post) -> Enrichment:
         a = self.analyse(post.full_text, post.geotag)
         reasons = list(a.relevance.reasons)
         if a.normalized.truncated:

@@ -122,7 +122,14 @@ class Locator:
         evidence: list[str] = []
         city_seen = False
 
+        prev_end = -1
+        prev_districts: set[str] = set()
         for m in matches:
+            # 龙岗区龙岗 / 龙岗龙岗: a name right after its district reads as the street, the
+            # way addresses are written (district, then street).
+            follows = prev_districts if m.start == prev_end else set()
+            prev_end = m.start + len(m.term)
+            prev_districts = {p[1] for p in m.payloads if p[0] == "district"}
             kinds = defaultdict(list)
             for payload in m.payloads:
                 kinds[payload[0]].append(payload)
@@ -153,7 +160,11 @@ class Locator:
                     voters[d].add(m.term)
                     evidence.append(f"district:{d}({m.term})")
                 for _, d, s in streets:
-                    pending_streets.append((d, s, m.term))
+                    if d in follows:
+                        street_votes[(d, s)] += _W_STREET
+                        evidence.append(f"street:{s}({m.term},after district)")
+                    else:
+                        pending_streets.append((d, s, m.term))
             elif streets:
                 share = 1.0 / len(streets)
                 for _, d, s in streets:
@@ -168,8 +179,11 @@ class Locator:
                     voters[d].add(m.term)
                     evidence.append(f"district:{d}({m.term})")
 
+        # A bare name confirms a street only where no clearer clue names one (南山 + 海岸城
+        # is 粤海街道, where 海岸城 lies, not 南山街道).
+        explicit = {d for (d, _), v in street_votes.items() if v > 0}
         for d, s, term in pending_streets:
-            if voters[d] - {term}:
+            if d not in explicit and voters[d] - {term}:
                 street_votes[(d, s)] += _W_AMBIGUOUS_STREET
                 evidence.append(f"street:{s}({term},confirmed)")
 

@@ -18,9 +18,14 @@ def enrich(store: Store, config: Config, window: Window, enricher: Enricher | No
     enricher = enricher or Enricher(config)
     counts = {"posts": 0, "relevant": 0, "truncated": 0, "empty": 0}
     for batch in store.iter_posts_to_enrich(window):
+        # Originals first, so a repost in the same batch can inherit from its original; the
+        # rest are looked up among posts enriched by earlier batches or runs.
+        wanted = {p.reposted_id for p in batch if p.reposted_id}
+        known = {ep.id: ep.enrichment for ep in store.enriched_posts(sorted(wanted))} if wanted else {}
         items = []
-        for post in batch:
-            e = enricher.enrich(post)
+        for post in sorted(batch, key=lambda p: p.reposted_id is not None):
+            e = enricher.enrich(post, known.get(post.reposted_id) if post.reposted_id else None)
+            known[post.id] = e
             items.append((post, e))
             counts["relevant"] += e.relevant
             counts["truncated"] += "truncated" in e.reasons

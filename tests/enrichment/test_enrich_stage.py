@@ -82,3 +82,36 @@ def test_stage_enriches_once(tmp_path):
         assert enrich(store, config, window) == {"posts": 1, "relevant": 1, "truncated": 0, "empty": 0}
     finally:
         store.close()
+
+
+def test_repost_inherits_from_its_original(enricher):
+    original = enricher.enrich(make_post("o", "民治街道白石龙路灯不亮好几天了，希望有关部门尽快处理"))
+    repost = make_post("r", "转发微博", reposted_id="weibo:o")
+    alone = enricher.enrich(repost)
+    e = enricher.enrich(repost, original)
+    assert not alone.relevant
+    assert e.relevant and (e.category, e.district, e.street) == (
+        original.category, original.district, original.street)
+    assert "repost_of:weibo:o" in e.reasons
+    ad = make_post("s", "加微信领取优惠券", reposted_id="weibo:o")
+    assert not enricher.enrich(ad, original).relevant
+
+
+def test_stage_reposts_in_one_batch(tmp_path, config):
+    store = Store.open(f"sqlite:///{tmp_path}/r.db")
+    try:
+        # The repost's id sorts before its original's: the stage must still see the original.
+        store.upsert_posts([make_post("b", "南山区粤海街道小区停水两天了，求解决"),
+                            make_post("a", "扩散", reposted_id="weibo:b")])
+        enrich(store, config, Window.everything())
+        e = store.enriched_posts(["weibo:a"])[0].enrichment
+        assert e.relevant and e.district == "南山区"
+    finally:
+        store.close()
+
+
+def test_adjacent_and_confirmed_bare_names(enricher):
+    e = enricher.enrich(make_post("g", "龙岗龙岗这边的电梯又坏了"))
+    assert (e.district, e.street) == ("龙岗区", "龙岗街道")
+    e = enricher.enrich(make_post("h", "南山海岸城后面路灯不亮"))
+    assert (e.district, e.street) == ("南山区", "粤海街道")

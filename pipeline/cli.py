@@ -35,9 +35,10 @@ def _config(settings: Settings, config_dir: Path | None = None) -> Config:
     try:
         return load_config(config_dir or settings.config_dir)
     except ConfigError as exc:
-        err.print("[red]config is invalid:[/red]")
+        # Plain lines, never wrapped: each problem must stay greppable as file: key: message.
+        print("config is invalid:", file=sys.stderr)
         for problem in exc.problems:
-            err.print(f"  {problem}")
+            print(f"  {problem}", file=sys.stderr)
         raise typer.Exit(1)
 
 

@@ -58,7 +58,13 @@ class ParsedPage:
 
 @runtime_checkable
 class Adapter(Protocol):
-    """One platform format. Selected by `PlatformConfig.adapter` (see adapters/__init__.py)."""
+    """One platform format. Selected by `PlatformConfig.adapter` (see adapters/__init__.py).
+
+    `content_markers`: byte strings only a real content page of this format holds; a body
+    with a captcha word but none of these is a block page, not a post that mentions 验证码.
+    """
+
+    content_markers: tuple[bytes, ...]
 
     def start_url(self, platform: PlatformConfig, query: str, page: int = 1) -> str: ...
 
@@ -80,8 +86,11 @@ class DetailAdapter(Adapter, Protocol):
 
 
 def item_key(published_at: datetime, native_id: str) -> str:
-    """Checkpoint ordering key: UTC time then id, so string order is time order."""
-    return f"{published_at.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}|{native_id}"
+    """Checkpoint ordering key: UTC time then id, so string order is time order. Numeric ids
+    (Weibo mids, Discuz tids: both increase) are zero-padded so that two posts in the same
+    minute (forums show minutes) still order by id, not by digit count."""
+    nid = native_id.zfill(20) if native_id.isdigit() else native_id
+    return f"{published_at.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}|{nid}"
 
 
 _BR = re.compile(r"<br\s*/?>", re.I)

@@ -56,6 +56,7 @@ def _time(*candidates: str | None, what: str) -> datetime:
 
 class DiscuzAdapter:
     name = "discuz"
+    content_markers = (b"normalthread_", b"postmessage_")
 
     def start_url(self, platform: PlatformConfig, query: str, page: int = 1) -> str:
         return f"{platform.base_url.rstrip('/')}/forum-{query}-{page}.html"

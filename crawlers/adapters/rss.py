@@ -28,6 +28,7 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, recover=False
 
 class RssAdapter:
     name = "rss"
+    content_markers = (b"<item", b"<entry")
 
     def start_url(self, platform: PlatformConfig, query: str, page: int = 1) -> str:
         base = platform.base_url.rstrip("/")

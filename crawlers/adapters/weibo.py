@@ -24,6 +24,7 @@ POST_URL = "https://m.weibo.cn/detail/{id}"  # the canonical public URL, whateve
 
 class WeiboAdapter:
     name = "weibo"
+    content_markers = (b'"mblog"', b'"cardlistInfo"')
 
     def start_url(self, platform: PlatformConfig, query: str, page: int = 1) -> str:
         base = platform.base_url.rstrip("/")

@@ -246,7 +246,7 @@ class PlatformSpider(scrapy.Spider):
 
     def _block_if_marked(self, response: Response) -> None:
         marker = _block_marker(response.body)
-        if marker is not None:
+        if marker is not None and not any(m in response.body for m in self.adapter.content_markers):
             self._block(f"captcha/slider page at {response.url} (marker {marker.decode()!r})")
 
     def _block(self, reason: str):

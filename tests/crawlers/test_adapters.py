@@ -177,4 +177,6 @@ def test_atom_feed():
 def test_item_key_orders_by_utc_time():
     a = item_key(datetime(2026, 11, 21, 10, 0, tzinfo=CN), "9")
     b = item_key(datetime(2026, 11, 21, 3, 0, tzinfo=timezone.utc), "10")
-    assert a < b and a == "2026-11-21T02:00:00Z|9"
+    assert a < b and a == "2026-11-21T02:00:00Z|00000000000000000009"
+    same_minute = datetime(2026, 11, 21, 10, 0, tzinfo=CN)
+    assert item_key(same_minute, "999") < item_key(same_minute, "1000")

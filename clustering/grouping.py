@@ -47,9 +47,14 @@ def group(nodes: Sequence[Node], cfg: ClusteringConfig) -> list[Group]:
             else:
                 first_of_lead[node.lead_id] = i
     is_new = np.array([node.lead_id is None for node in nodes])
+    # A repost's own words ("转发微博", "同问") say nothing about which problem it is: it is
+    # linked through its original only, never by its text.
+    own_text = np.array([node.post.post.reposted_id is None for node in nodes])
     texts = [node.post.enrichment.normalized_text for node in nodes]
 
-    def link(i: int, j: int, sim: float) -> None:
+    def link(i: int, j: int, sim: float, by_text: bool = True) -> None:
+        if by_text and not (own_text[i] and own_text[j]):
+            return
         if is_new[i] or is_new[j]:
             uf.union(i, j)
             best[i] = max(best[i], sim)
@@ -63,7 +68,7 @@ def group(nodes: Sequence[Node], cfg: ClusteringConfig) -> list[Group]:
     for i, node in enumerate(nodes):
         original = node.post.post.reposted_id
         if original and original in index_of:
-            link(i, index_of[original], 1.0)
+            link(i, index_of[original], 1.0, by_text=False)
 
     _link_similar(nodes, texts, is_new, cfg, link)
 

@@ -35,7 +35,8 @@ class DemoSummary:
 def simulator_config(config: Config, sim: SimulatorServer) -> Config:
     """The configured platforms the simulator serves, pointed at it (no auth, no delay)."""
     platforms = [p.model_copy(update={"base_url": sim.platform_base_url(p.name), "rate_limit": 100.0,
-                                      "concurrency": 4, "auth": "none", "auth_env": None})
+                                      "concurrency": 4, "max_pages": 100_000,
+                                      "auth": "none", "auth_env": None})
                  for p in config.platforms if p.name in SIMULATED]
     return config.with_platforms(platforms)
 

@@ -133,7 +133,9 @@ class SimulatorServer:
 
         self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="simulator", daemon=True)
+        # A short poll keeps stop() (and every test fixture teardown) fast.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="simulator", daemon=True)
         self._thread.start()
         return self
 

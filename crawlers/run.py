@@ -46,6 +46,9 @@ def errors_from_stats(stats: dict) -> dict[str, int]:
 def run_record(platform: str, query: str, started: datetime, stats: dict,
                crash: str | None = None) -> CrawlRun:
     errors = errors_from_stats(stats)
+    if stats.get("radar/stop_reason") == "max_pages":
+        # Not a failure, but older items were left unread: the coverage record must say so.
+        errors["max_pages_reached"] = 1
     if crash:
         errors["crash"] = errors.get("crash", 0) + 1
     pages = int(stats.get("radar/pages", 0))

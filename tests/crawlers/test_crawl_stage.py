@@ -168,3 +168,23 @@ def test_killed_then_rerun_resumes_without_loss(tmp_path, store, server, corpus)
     assert run.status == "ok" and run.posts_new == len(full - before)
     done = store.get_checkpoint("weibo", query)
     assert done.cursor is None and done.high_water == cp.pending_high_water
+
+
+@pytest.mark.parametrize("stats,status,errors", [
+    ({"radar/pages": 3, "radar/stop_reason": "last_page"}, "ok", {}),
+    ({"radar/pages": 50, "radar/stop_reason": "max_pages"}, "partial", {"max_pages_reached": 1}),
+    ({"radar/pages": 2, "radar/http_errors/503": 1, "radar/interrupted": "HTTP 503"}, "partial",
+     {"http_503": 1}),
+    ({"radar/download_errors/ConnectionRefusedError": 1, "radar/interrupted": "x"}, "error",
+     {"download_ConnectionRefusedError": 1}),
+    ({"radar/pages": 1, "radar/blocked_reason": "HTTP 418 at u"}, "blocked", {}),
+])
+def test_coverage_record_from_stats(stats, status, errors):
+    from crawlers.run import run_record
+    run = run_record("weibo", "q", END, stats)
+    assert (run.status, run.errors) == (status, errors)
+
+
+def test_unknown_platform_is_named(store):
+    with pytest.raises(KeyError, match="nope"):
+        crawl(store, load_config(REPO / "config"), Window.everything(), platforms=["nope"], salt=SALT)

@@ -27,6 +27,7 @@ from crawlers.simulator import templates as T
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")  # same as the adapters' CHINA_TZ
 DEFAULT_GAZETTEER = Path(__file__).resolve().parents[2] / "config/gazetteer/shenzhen.yaml"
 PLATFORMS = ("weibo", "jiazaishenzhen", "szrss")
+_SITE_NAMES = {"weibo": "微博", "jiazaishenzhen": "家在深圳", "szrss": "深圳民生"}
 
 # problem type -> category of the catalogue (the names are the contract with enrichment tests)
 CATEGORIES: dict[str, str] = {
@@ -251,6 +252,8 @@ class _Generator:
         d, da, s, sa, p = spot.district, spot.district_alias, spot.street, spot.street_alias, spot.place
         if p is None:
             return ((d + s) if r < 0.4 else s if r < 0.65 else (da + sa) if r < 0.85 else (d + sa)), False
+        if p.startswith(da):    # 福田红树林…: never "福田福田红树林"
+            da = d = ""
         if s is None:
             return (p if r < 0.5 else (d + p) if r < 0.8 else (da + p)), True
         if r < 0.25:
@@ -337,7 +340,7 @@ class _Generator:
             if platform == src_platform:
                 platform = PLATFORMS[(PLATFORMS.index(platform) + 1 + int(rng.random() * 2)) % 3]
             if rng.random() < 0.5:
-                text = ("转：" + text) if rng.random() < 0.5 else (text + "（转自" + src_platform + "）")
+                text = ("转：" + text) if rng.random() < 0.5 else (text + "（转自" + _SITE_NAMES[src_platform] + "）")
             if platform == "weibo":
                 title = None
             elif title is None:

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import Engine, and_, create_engine, event, func, select, update
@@ -36,7 +36,9 @@ class ConcurrencyError(StoreError):
 
 def content_hash(post: Post) -> str:
     """Hash of what a re-crawl may change; equal hashes mean nothing new to store."""
-    parts = [post.url, post.author_name, post.title or "", post.text, post.published_at.isoformat(),
+    # UTC, because a post read back from the store must hash as it did when crawled (+08:00).
+    published = post.published_at.astimezone(timezone.utc).isoformat()
+    parts = [post.url, post.author_name, post.title or "", post.text, published,
              json.dumps(asdict(post.engagement), sort_keys=True), post.geotag or "",
              "|".join(post.media), post.reposted_id or ""]
     return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()

@@ -72,6 +72,16 @@ def test_posts_to_enrich_are_new_or_changed_and_in_window(store):
     assert [p.text for batch in store.iter_posts_to_enrich(window) for p in batch] == ["a, edited"]
 
 
+def test_a_post_read_back_is_not_enriched_again(store):
+    china = timezone(timedelta(hours=8))
+    post = make_post("1", "a", at=datetime(2026, 11, 21, 10, 12, tzinfo=china))
+    store.upsert_posts([post])
+    [stored] = [p for batch in store.iter_posts_to_enrich(Window.everything()) for p in batch]
+    store.save_enrichments([(stored, _enrichment(stored))])
+    assert list(store.iter_posts_to_enrich(Window.everything())) == []
+    assert store.upsert_posts([post]).unchanged == 1
+
+
 def test_iterating_in_small_batches_sees_every_post_once(store):
     posts = [make_post(str(i), f"t{i}") for i in range(25)]
     store.upsert_posts(posts)

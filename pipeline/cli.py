@@ -192,6 +192,15 @@ def demo(
     uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
 
 
+def _register_commands() -> None:
+    from pipeline.commands import clustering, crawl, enrichment
+    for module in (crawl, enrichment, clustering):
+        module.register(app)
+
+
+_register_commands()
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

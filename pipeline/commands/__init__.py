@@ -1,0 +1,1 @@
+"""`radar` sub-commands, one module per capability; each exposes `register(app)`."""

@@ -1,0 +1,8 @@
+"""`radar` commands for the clustering capability."""
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this capability's commands to the top-level app."""

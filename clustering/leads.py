@@ -16,6 +16,7 @@ from core.config import PriorityWeights
 from core.models import EnrichedPost, Lead, LeadStatus, PriorityParts
 
 TITLE_CHARS = 60
+REPRESENTATIVE_SAMPLE = 30
 
 
 def lead_id_for(first_post_id: str) -> str:
@@ -32,6 +33,8 @@ def representative(members: Sequence[EnrichedPost]) -> EnrichedPost:
     """The member most like the rest (shared characters), ties to the oldest."""
     if len(members) <= 2:
         return min(members, key=lambda m: (m.post.published_at, m.id))
+    # Centrality is quadratic: judge it on the earliest members, which define the problem.
+    members = sorted(members, key=lambda m: (m.post.published_at, m.id))[:REPRESENTATIVE_SAMPLE]
     charsets = [set(m.enrichment.normalized_text) for m in members]
 
     def centrality(i: int) -> float:

@@ -34,6 +34,7 @@ def cluster(store: Store, config: Config, window: Window) -> dict[str, int]:
     nodes = [Node(by_id[pid], lead_id) for lead_id, ids in member_ids.items() for pid in ids if pid in by_id]
     nodes += [Node(ep, None) for ep in new_posts]
 
+    created: list = []
     for g in group(nodes, cfg):
         fresh = [i for i in g.members if nodes[i].lead_id is None]
         if not fresh:
@@ -46,9 +47,9 @@ def cluster(store: Store, config: Config, window: Window) -> dict[str, int]:
             if len(members) < cfg.min_lead_posts:
                 continue  # stays unassigned; a later post may join it
             lead = build_lead(lead_id_for(members[0].id), members, window.end, weights)
-            store.create_lead(lead, [(ep.id, similarity[ep.id]) for ep in members],
-                              LeadEvent(lead.id, "created", ACTOR, now,
-                                        {"posts": [ep.id for ep in members], "window_end": window.end.isoformat()}))
+            created.append((lead, [(ep.id, similarity[ep.id]) for ep in members],
+                            LeadEvent(lead.id, "created", ACTOR, now,
+                                      {"posts": [ep.id for ep in members], "window_end": window.end.isoformat()})))
             counts["leads_created"] += 1
             counts["posts_assigned"] += len(members)
             continue
@@ -70,4 +71,5 @@ def cluster(store: Store, config: Config, window: Window) -> dict[str, int]:
                           members=attach)
         counts["leads_updated"] += 1
         counts["posts_assigned"] += len(fresh)
+    store.create_leads(created)
     return counts

@@ -138,6 +138,7 @@ class Gazetteer(Strict):
 class ClusteringConfig(Strict):
     near_duplicate_threshold: float = Field(0.8, gt=0, le=1)
     same_problem_threshold: float = Field(0.25, gt=0, le=1)
+    merge_threshold: float = Field(0.5, gt=0, le=1)
     time_window_days: float = Field(7, gt=0)
     quiet_days_to_close: float = Field(14, gt=0)
     min_lead_posts: int = Field(2, ge=1, description="posts a new group needs to become a lead")

@@ -187,11 +187,16 @@ class Store:
     # --- leads -------------------------------------------------------------------------------
 
     def create_lead(self, lead: Lead, members: Sequence[tuple[str, float]], event: LeadEvent) -> None:
+        self.create_leads([(lead, members, event)])
+
+    def create_leads(self, items: Sequence[tuple[Lead, Sequence[tuple[str, float]], LeadEvent]]) -> None:
+        """Create many leads with their members and events in one transaction."""
         now = utcnow()
         with self.engine.begin() as conn:
-            conn.execute(t.leads.insert().values(**_lead_row(lead), created_at=now))
-            self._attach(conn, lead.id, members, now)
-            conn.execute(t.lead_events.insert().values(**_event_row(event)))
+            for chunk in _chunks(list(items)):
+                conn.execute(t.leads.insert(), [{**_lead_row(lead), "created_at": now} for lead, _, _ in chunk])
+                conn.execute(t.lead_events.insert(), [_event_row(event) for _, _, event in chunk])
+            self._attach_many(conn, [(lead.id, pid, sim) for lead, members, _ in items for pid, sim in members], now)
 
     def update_lead(self, lead: Lead, expected_version: int, event: LeadEvent | None = None,
                     members: Sequence[tuple[str, float]] = ()) -> Lead:
@@ -212,9 +217,12 @@ class Store:
         return self.get_lead(lead.id)
 
     def _attach(self, conn, lead_id: str, members: Sequence[tuple[str, float]], now: datetime) -> None:
-        rows = [{"post_id": pid, "lead_id": lead_id, "similarity": float(sim), "joined_at": now}
-                for pid, sim in members]
-        for chunk in _chunks(rows):
+        self._attach_many(conn, [(lead_id, pid, sim) for pid, sim in members], now)
+
+    def _attach_many(self, conn, rows: Sequence[tuple[str, str, float]], now: datetime) -> None:
+        values = [{"post_id": pid, "lead_id": lead_id, "similarity": float(sim), "joined_at": now}
+                  for lead_id, pid, sim in rows]
+        for chunk in _chunks(values):
             # A post belongs to one lead; re-attaching (merge) moves it.
             conn.execute(*self._upsert(t.lead_posts, list(chunk), ["post_id"], ["lead_id", "similarity"]))
 

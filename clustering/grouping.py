@@ -25,7 +25,8 @@ from core.config import ClusteringConfig
 from core.models import EnrichedPost
 
 CHUNK = 1024  # rows of the similarity matrix held densely at once
-FLOOR = 0.05  # similarities below this count as zero in the averages (keeps neighbour lists short)
+FLOOR = 0.1  # similarities below this count as zero in the averages
+TOP_K = 64   # neighbours kept per post: a group's average is decided by its closest members
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def group(nodes: Sequence[Node], cfg: ClusteringConfig) -> list[Group]:
         for j, sim in neighbours.get(i, ()):
             if cluster[j] >= 0:
                 scores[groups.find(cluster[j])] += sim
-        averages = sorted(((s / size[c], c) for c, s in scores.items()), reverse=True)
+        # Averages over at most TOP_K members: neighbour lists are capped at that many.
+        averages = sorted(((s / min(size[c], TOP_K), c) for c, s in scores.items()), reverse=True)
         if averages and averages[0][0] >= cfg.same_problem_threshold:
             avg, target = averages[0]
             for other_avg, other in averages[1:]:
@@ -169,9 +171,11 @@ def _similar_neighbours(nodes, texts, rows_mask, cols_mask, cfg: ClusteringConfi
             st_r, st_c = streets[rows][:, None], streets[idx][None, :]
             ok = close & ((cat_r == cat_c) | (cat_r == "") | (cat_c == ""))
             ok &= (st_r == st_c) | (st_r == "") | (st_c == "")
-            ok &= sims >= FLOOR
-            for r, c in np.argwhere(ok):
-                i, j = int(rows[r]), int(idx[c])
-                if i != j:
-                    out[i].append((j, float(sims[r, c])))
+            sims = np.where(ok & (sims >= FLOOR), sims, 0.0)
+            sims[np.arange(len(rows)), np.searchsorted(idx, rows)] = 0.0  # not its own neighbour
+            k = min(TOP_K, sims.shape[1])
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            for r in range(len(rows)):
+                i = int(rows[r])
+                out[i] = [(int(idx[c]), float(sims[r, c])) for c in top[r] if sims[r, c] > 0]
     return out

@@ -16,6 +16,7 @@ $(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python scripts/build_embedding_model.py
 	touch $(STAMP)
 
 demo: setup

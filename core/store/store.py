@@ -11,6 +11,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import Engine, and_, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -183,6 +184,35 @@ class Store:
              .order_by(t.posts.c.published_at, t.posts.c.id))
         with self.engine.connect() as conn:
             return [EnrichedPost(_post_from_row(r), _enrichment_from_row(r)) for r in conn.execute(q)]
+
+    # --- embedding cache ---------------------------------------------------------------------
+
+    def get_embeddings(self, model: str, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached float32 vectors of `model` for those text hashes; hashes not cached are absent."""
+        out: dict[str, np.ndarray] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(text_hashes))):
+                q = select(t.embeddings.c.text_hash, t.embeddings.c.dim, t.embeddings.c.vector).where(
+                    t.embeddings.c.model == model, t.embeddings.c.text_hash.in_(chunk))
+                for text_hash, dim, blob in conn.execute(q):
+                    vec = np.frombuffer(bytes(blob), dtype="<f4")
+                    if vec.size != dim:
+                        raise StoreError(f"embedding {model}/{text_hash}: {vec.size} values, dim {dim}")
+                    out[text_hash] = vec.astype(np.float32)  # a writable copy in native order
+        return out
+
+    def put_embeddings(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> int:
+        """Upsert (text_hash, vector) pairs for `model`; the last copy of a hash wins."""
+        now = utcnow()
+        rows: dict[str, dict] = {}
+        for text_hash, vector in items:
+            vec = np.asarray(vector, dtype="<f4").ravel()
+            rows[text_hash] = {"model": model, "text_hash": text_hash, "dim": int(vec.size),
+                               "vector": vec.tobytes(), "created_at": now}
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(rows.values())):
+                conn.execute(*self._upsert(t.embeddings, list(chunk), ["model", "text_hash"]))
+        return len(rows)
 
     # --- leads -------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index,
-                        Integer, MetaData, String, Table, Text, TypeDecorator)
+                        Integer, LargeBinary, MetaData, String, Table, Text, TypeDecorator)
 
 
 class UTCDateTime(TypeDecorator):
@@ -157,4 +157,16 @@ stage_runs = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=False),
     Column("counts", JSON, nullable=False),
+)
+
+# Embedding cache: one vector per (model, normalized-text hash), computed once, reused by every
+# run. The vector is float32 little-endian bytes (dim * 4). Keyed by model too, so changing the
+# model never serves stale vectors.
+embeddings = Table(
+    "embeddings", metadata,
+    Column("model", String(200), primary_key=True),
+    Column("text_hash", String(40), primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

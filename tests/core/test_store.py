@@ -143,3 +143,29 @@ def test_unicode_and_large_text_survive(store):
     big = "深圳" * 100_000 + "😀\u200b"
     store.upsert_posts([make_post("1", big)])
     assert store.get_posts(["weibo:1"])[0].text == big
+
+
+def test_embedding_cache_round_trip_and_upsert(store):
+    import numpy as np
+    a = np.linspace(-1, 1, 384, dtype=np.float32)
+    b = np.arange(384, dtype=np.float64) / 384  # stored as float32
+    assert store.get_embeddings("m1", ["ha", "hb"]) == {}
+    assert store.put_embeddings("m1", [("ha", a), ("hb", b), ("ha", a)]) == 2
+    got = store.get_embeddings("m1", ["ha", "hb", "hc", "ha"])
+    assert set(got) == {"ha", "hb"}
+    assert got["ha"].dtype == np.float32 and got["ha"].shape == (384,)
+    assert np.array_equal(got["ha"], a) and np.allclose(got["hb"], b.astype(np.float32))
+    got["ha"][0] = 5.0  # returned vectors are writable copies
+    # Keyed by model: another model sees nothing; an upsert replaces the vector.
+    assert store.get_embeddings("m2", ["ha"]) == {}
+    store.put_embeddings("m1", [("ha", -a)])
+    assert np.array_equal(store.get_embeddings("m1", ["ha"])["ha"], -a)
+
+
+def test_embedding_cache_many_rows(store):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    items = [(f"h{i:05d}", rng.standard_normal(8).astype(np.float32)) for i in range(1200)]
+    store.put_embeddings("m", items)
+    got = store.get_embeddings("m", [h for h, _ in items])
+    assert len(got) == 1200 and all(np.array_equal(got[h], v) for h, v in items)

@@ -152,9 +152,10 @@ def _similar_neighbours(nodes, texts, rows_mask, cols_mask, cfg: ClusteringConfi
     streets = np.array([node.post.enrichment.street or "" for node in nodes], dtype=object)
     blocks: dict[str, list[int]] = defaultdict(list)
     for i, node in enumerate(nodes):
-        district = node.post.enrichment.district
-        if district and cols_mask[i]:  # without a place, text alone would merge different problems
-            blocks[district].append(i)
+        if cols_mask[i]:
+            # Posts with no known district are compared only with each other: a placeless post
+            # must not pull a placed lead toward another district.
+            blocks[node.post.enrichment.district or ""].append(i)
     out: dict[int, list[tuple[int, float]]] = defaultdict(list)
     for idx in blocks.values():
         idx = np.array(idx)

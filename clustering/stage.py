@@ -18,10 +18,12 @@ from core.store import Store
 ACTOR = "clusterer"
 
 
-def cluster(store: Store, config: Config, window: Window) -> dict[str, int]:
+def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool = True) -> dict[str, int]:
+    """Place the window's unassigned posts; `relevant_only=False` clusters every enriched post
+    (offline analysis of a file whose rows are all complaints)."""
     cfg = config.radar.clustering
     weights = config.radar.priority
-    new_posts = store.unassigned_relevant(window)
+    new_posts = store.unassigned_relevant(window, relevant_only)
     counts = {"new_posts": len(new_posts), "leads_created": 0, "leads_updated": 0,
               "leads_merged": 0, "posts_assigned": 0}
     if not new_posts:

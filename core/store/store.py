@@ -174,12 +174,14 @@ class Store:
                     out[row.id] = EnrichedPost(_post_from_row(row), _enrichment_from_row(row))
         return [out[i] for i in ids if i in out]
 
-    def unassigned_relevant(self, window: Window) -> list[EnrichedPost]:
-        """Relevant posts in the window that belong to no lead yet, oldest first."""
+    def unassigned_relevant(self, window: Window, relevant_only: bool = True) -> list[EnrichedPost]:
+        """Relevant (or, for offline analysis, all enriched) posts in the window that belong to
+        no lead yet, oldest first."""
         q = (select(t.posts, t.enrichments)
              .join(t.enrichments, t.enrichments.c.post_id == t.posts.c.id)
              .outerjoin(t.lead_posts, t.lead_posts.c.post_id == t.posts.c.id)
-             .where(t.enrichments.c.relevant.is_(True), t.lead_posts.c.post_id.is_(None),
+             .where(t.enrichments.c.relevant.is_(True) if relevant_only else True,
+                    t.lead_posts.c.post_id.is_(None),
                     t.posts.c.published_at >= window.start, t.posts.c.published_at < window.end)
              .order_by(t.posts.c.published_at, t.posts.c.id))
         with self.engine.connect() as conn:
@@ -339,7 +341,8 @@ class Store:
         q = select(t.crawl_runs).order_by(t.crawl_runs.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [CrawlRun(r.platform, r.query, r.started_at, r.finished_at, r.status, r.pages,
-                             r.posts_new, r.posts_updated, r.errors, r.blocked_reason)
+                             r.posts_new, r.posts_updated, r.errors, r.blocked_reason,
+                             list(r.alarms or []), r.posts_skipped or 0)
                     for r in conn.execute(q)]
 
     def record_stage_run(self, run: StageRun) -> None:
@@ -396,14 +399,28 @@ def _enrichment_row(p: Post, e: Enrichment, now: datetime) -> dict:
             "relevance_score": e.relevance_score, "category": e.category, "district": e.district,
             "street": e.street, "urgent": e.urgent, "reasons": list(e.reasons),
             "language": e.language, "text_hash": e.text_hash, "source_hash": content_hash(p),
-            "enriched_at": now}
+            "enriched_at": now, "item": e.item, "item_name": e.item_name,
+            "category_confidence": e.category_confidence, "urgency_reasons": list(e.urgency_reasons),
+            "city": e.city, "community": e.community, "lat": e.lat, "lon": e.lon,
+            "location_precision": e.location_precision, "location_confidence": e.location_confidence,
+            "location_spans": [list(s) for s in e.location_spans], "unit": e.unit,
+            "duty_rule": e.duty_rule, "process": e.process, "dispatch_minutes": e.dispatch_minutes,
+            "resolution_hours": e.resolution_hours}
 
 
 def _enrichment_from_row(r) -> Enrichment:
     return Enrichment(post_id=r.post_id, normalized_text=r.normalized_text, relevant=r.relevant,
                       relevance_score=r.relevance_score, category=r.category, district=r.district,
                       street=r.street, urgent=r.urgent, reasons=tuple(r.reasons),
-                      language=r.language, text_hash=r.text_hash)
+                      language=r.language, text_hash=r.text_hash, item=r.item, item_name=r.item_name,
+                      category_confidence=r.category_confidence or 0.0,
+                      urgency_reasons=tuple(r.urgency_reasons or ()), city=r.city,
+                      community=r.community, lat=r.lat, lon=r.lon,
+                      location_precision=r.location_precision or "none",
+                      location_confidence=r.location_confidence or 0.0,
+                      location_spans=tuple(tuple(s) for s in (r.location_spans or ())),
+                      unit=r.unit, duty_rule=r.duty_rule, process=r.process,
+                      dispatch_minutes=r.dispatch_minutes, resolution_hours=r.resolution_hours)
 
 
 def _lead_row(lead: Lead) -> dict:

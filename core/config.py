@@ -20,6 +20,63 @@ class Strict(BaseModel):
 
 # --- platforms.yaml -------------------------------------------------------------------------
 
+TimeKind = Literal["auto", "epoch", "epoch_ms", "iso", "rfc2822", "weibo", "cn_relative"]
+Paging = Literal["page", "offset", "cursor", "last_id", "next_url", "link", "none"]
+
+
+class FieldMap(Strict):
+    """Where one post's values sit inside one item: dotted paths (JSON) or CSS (HTML).
+
+    JSON paths: `a.b.0.c` (numeric parts index lists). HTML: parsel CSS relative to the item;
+    `::text` / `::attr(x)` give a string, a bare selector gives the element's text.
+    """
+
+    id: str
+    id_regex: str | None = Field(None, description="first group of this regex on the id value")
+    text: str
+    title: str | None = None
+    time: str
+    time_regex: str | None = Field(None, description="first group of this regex on the time value")
+    time_kind: TimeKind = "auto"
+    author_id: str | None = None
+    author_name: str | None = None
+    url: str | None = None
+    url_template: str | None = Field(None, description="post URL from {id} when the item has none")
+    likes: str | None = None
+    comments: str | None = None
+    shares: str | None = None
+    views: str | None = None
+    geo: str | None = Field(None, description="location label; '发布于 浙江' kept as weak geotag")
+    media: str | None = None
+    media_key: str | None = Field(None, description="path inside each media entry holding its URL")
+    repost_object: str | None = Field(None, description="embedded original, parsed with this same map")
+    repost_id: str | None = Field(None, description="the original's id when it is not embedded")
+    repost_id_regex: str | None = None
+
+
+class PagingConfig(Strict):
+    kind: Paging = "page"
+    param: str = Field("page", description="query parameter carrying page/offset/cursor/last id")
+    start: int = Field(1, description="first page number (0 for 0-based APIs)")
+    size: int = Field(20, ge=1, description="items per page (offset paging)")
+    cursor_path: str | None = Field(None, description="JSON path (or CSS) of the next cursor / next URL")
+    has_more_path: str | None = None
+    total_pages_path: str | None = None
+    end_values: list[str] = Field(default_factory=list, description="cursor values that mean 'no more'")
+
+
+class FormatMapping(Strict):
+    """How a generic adapter (crawlers.adapters.json_api / html_page) reads one platform."""
+
+    items: str = Field(description="JSON path of the item list ('' = the root), or CSS of one item")
+    fields: FieldMap
+    paging: PagingConfig = PagingConfig()
+    ok_path: str | None = Field(None, description="JSON path of the API's status field")
+    ok_values: list[str] = Field(default_factory=list, description="values of ok_path meaning success")
+    empty_marker: str | None = Field(None, description="text a real no-results page shows")
+    newest_last: bool = Field(False, description="items are listed oldest first (t.me/s)")
+
+
 class PlatformConfig(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str
@@ -27,18 +84,30 @@ class PlatformConfig(Strict):
     adapter: str = Field(description="module in crawlers.adapters that parses this format")
     region: str = "CN"
     base_url: str
+    url: str | None = Field(None, description="list URL template: {base} {query} {page} {offset} {cursor}")
+    endpoint: Literal["search", "timeline", "board", "topic", "feed"] = "feed"
     queries: list[str] = Field(default_factory=lambda: [""])
+    query_from: list[Literal["keywords", "accounts"]] = Field(
+        default_factory=list, description="also crawl queries generated from config/watchlists.yaml")
+    max_queries: int = Field(default=20, ge=1, description="cap on generated queries per run")
+    query_format: str = Field("{q}", description="how a generated keyword becomes a query, e.g. a containerid")
     max_pages: int = Field(default=50, ge=1)
     rate_limit: float = Field(default=2.0, gt=0, description="requests per second")
     concurrency: int = Field(default=2, ge=1, le=64)
-    auth: Literal["none", "cookie", "token"] = "none"
+    timeout_seconds: float = Field(default=30, gt=0)
+    auth: Literal["none", "cookie", "token", "cookie_file"] = "none"
     auth_env: str | None = None
+    mapping: FormatMapping | None = None
     enabled: bool = True
 
     @model_validator(mode="after")
     def _auth_needs_env(self) -> "PlatformConfig":
         if self.auth != "none" and not self.auth_env:
             raise ValueError(f"auth '{self.auth}' needs auth_env naming the environment variable")
+        if self.adapter in ("json_api", "html_page") and self.mapping is None:
+            raise ValueError(f"adapter '{self.adapter}' needs a mapping")
+        if self.adapter in ("json_api", "html_page") and not self.url:
+            raise ValueError(f"adapter '{self.adapter}' needs a url template")
         return self
 
 
@@ -54,6 +123,36 @@ class PlatformsFile(Strict):
                 raise ValueError(f"platform '{p.name}' is defined twice")
             seen.add(p.name)
         return platforms
+
+
+# --- watchlists.yaml ------------------------------------------------------------------------
+
+class WatchKeywords(Strict):
+    districts: list[str] = Field(default_factory=list, description="gazetteer district names")
+    streets: list[str] = Field(default_factory=list, description="gazetteer street names")
+    problems: list[str] = Field(default_factory=list, description="problem words")
+    combine: bool = Field(True, description="also search 'place problem' pairs (districts x problems)")
+
+
+class Watchlists(Strict):
+    keywords: WatchKeywords = WatchKeywords()
+    accounts: dict[str, list[str]] = Field(default_factory=dict, description="platform -> account ids")
+
+    def queries_for(self, platform: "PlatformConfig") -> list[str]:
+        """The platform's fixed queries, then the generated ones, deduplicated, capped."""
+        out = list(platform.queries)
+        generated: list[str] = []
+        if "keywords" in platform.query_from:
+            kw = self.keywords
+            generated += kw.districts + kw.streets + kw.problems
+            if kw.combine:
+                generated += [f"{d} {p}" for d in kw.districts for p in kw.problems]
+        if "accounts" in platform.query_from:
+            generated += self.accounts.get(platform.name, [])
+        for q in [platform.query_format.format(q=g) for g in generated][: platform.max_queries]:
+            if q not in out:
+                out.append(q)
+        return [q for q in out if q or len(out) == 1]
 
 
 # --- relevance.yaml -------------------------------------------------------------------------
@@ -188,6 +287,7 @@ class Config:
     relevance: RelevanceConfig
     categories: tuple[CategoryConfig, ...]
     gazetteer: Gazetteer
+    watchlists: Watchlists = Watchlists()
 
     def platform(self, name: str) -> PlatformConfig:
         for p in self.platforms:
@@ -198,7 +298,10 @@ class Config:
     def with_platforms(self, platforms: list[PlatformConfig]) -> "Config":
         """A copy with other platforms (tests and the demo point them at the simulator)."""
         return Config(self.directory, self.radar, tuple(platforms), self.relevance,
-                      self.categories, self.gazetteer)
+                      self.categories, self.gazetteer, self.watchlists)
+
+    def platform_queries(self, platform: PlatformConfig) -> list[str]:
+        return self.watchlists.queries_for(platform)
 
 
 def _key_path(loc: tuple) -> str:
@@ -256,7 +359,32 @@ def load_config(directory: Path) -> Config:
     gazetteer = None
     if radar is not None:
         gazetteer = _validate(Gazetteer, directory / radar.gazetteer, problems)
+    watchlists = Watchlists()
+    if (directory / "watchlists.yaml").exists():  # optional: no watchlist, no generated queries
+        watchlists = _validate(Watchlists, directory / "watchlists.yaml", problems)
+        if watchlists is not None and gazetteer is not None:
+            problems += _check_watchlists(watchlists, gazetteer, platforms, directory / "watchlists.yaml")
     if problems:
         raise ConfigError(problems)
     return Config(directory, radar, tuple(platforms.platforms), relevance,
-                  tuple(categories.categories), gazetteer)
+                  tuple(categories.categories), gazetteer, watchlists)
+
+
+def _check_watchlists(w: Watchlists, gaz: Gazetteer, platforms: PlatformsFile | None,
+                      path: Path) -> list[ConfigProblem]:
+    """Watched places must be gazetteer names, accounts must belong to known platforms."""
+    out = []
+    districts = {d.name for d in gaz.districts} | {a for d in gaz.districts for a in d.aliases}
+    streets = {s.name for d in gaz.districts for s in d.streets} | {
+        a for d in gaz.districts for s in d.streets for a in s.aliases}
+    for i, name in enumerate(w.keywords.districts):
+        if name not in districts:
+            out.append(ConfigProblem(str(path), f"keywords.districts[{i}]", f"'{name}' is not a gazetteer district"))
+    for i, name in enumerate(w.keywords.streets):
+        if name not in streets:
+            out.append(ConfigProblem(str(path), f"keywords.streets[{i}]", f"'{name}' is not a gazetteer street"))
+    known = {p.name for p in platforms.platforms} if platforms else set()
+    for name in w.accounts:
+        if known and name not in known:
+            out.append(ConfigProblem(str(path), f"accounts.{name}", "no such platform in platforms.yaml"))
+    return out

@@ -226,4 +226,10 @@ class StageRun:
 class UpsertResult:
     new: int = 0
     updated: int = 0
+    alarms: list[str] = field(default_factory=list)  # "kind: message" (parser_broken, circuit_open, ...)
+    posts_skipped: int = 0  # deleted/blocked placeholders seen, never stored as posts
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
     unchanged: int = 0

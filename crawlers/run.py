@@ -40,6 +40,23 @@ def errors_from_stats(stats: dict) -> dict[str, int]:
             out[f"download_{key.rsplit('/', 1)[1]}"] = int(value)
         elif key.startswith("spider_exceptions/") and key.count("/") == 1:
             out[f"exception_{key.split('/', 1)[1]}"] = int(value)
+        elif key.startswith("radar/retries/"):
+            out[f"retried_{key.rsplit('/', 1)[1]}"] = int(value)
+        elif key.startswith("radar/retries_exhausted/"):
+            out[f"gave_up_{key.rsplit('/', 1)[1]}"] = int(value)
+    return out
+
+
+# Retries that succeeded are counted but do not make a run partial.
+_RECOVERED = ("retried_",)
+
+
+def alarms_from_stats(stats: dict) -> list[str]:
+    """`kind: message` per alarm raised during the run (radar/alarms/<kind>)."""
+    out = [f"{key.rsplit('/', 1)[1]}: {value}" for key, value in sorted(stats.items())
+           if key.startswith("radar/alarms/")]
+    if stats.get("radar/auth_missing"):
+        out.append(f"auth_missing: {stats['radar/auth_missing']} is not set; crawled without login")
     return out
 
 
@@ -53,19 +70,22 @@ def run_record(platform: str, query: str, started: datetime, stats: dict,
         errors["crash"] = errors.get("crash", 0) + 1
     pages = int(stats.get("radar/pages", 0))
     blocked = stats.get("radar/blocked_reason")
+    alarms = alarms_from_stats(stats)
     finished_cleanly = stats.get("radar/stop_reason") is not None and not stats.get("radar/interrupted")
+    failures = {k: v for k, v in errors.items() if not k.startswith(_RECOVERED)}
     if blocked:
         status = "blocked"
-    elif crash or (pages == 0 and errors):
+    elif crash or (pages == 0 and failures):
         status = "error"
-    elif errors or not finished_cleanly:
+    elif failures or not finished_cleanly or any(a.startswith(("parser_broken", "circuit_open")) for a in alarms):
         status = "partial"
     else:
         status = "ok"
     return CrawlRun(platform=platform, query=query, started_at=started, finished_at=utcnow(),
                     status=status, pages=pages, posts_new=int(stats.get("radar/posts_new", 0)),
                     posts_updated=int(stats.get("radar/posts_updated", 0)), errors=errors,
-                    blocked_reason=blocked or crash)
+                    blocked_reason=blocked or crash, alarms=alarms,
+                    posts_skipped=int(stats.get("radar/posts_skipped", 0)))
 
 
 def crawl_all(db: str, platforms: list[PlatformConfig], salt: str,
@@ -77,7 +97,7 @@ def crawl_all(db: str, platforms: list[PlatformConfig], salt: str,
         # Per-platform politeness goes in through custom_settings, Scrapy's per-spider
         # settings hook, so the process keeps managing the one reactor.
         spidercls = type(f"PlatformSpider_{platform.name}", (PlatformSpider,),
-                         {"custom_settings": platform_settings(platform, db)})
+                         {"custom_settings": platform_settings(platform, db, len(platform.queries))})
         for query in platform.queries:
             crawler = process.create_crawler(spidercls)
             crash: list[str] = []
@@ -116,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"platform": run.platform, "query": run.query, "status": run.status,
                           "pages": run.pages, "posts_new": run.posts_new,
                           "posts_updated": run.posts_updated, "errors": run.errors,
-                          "reason": run.blocked_reason}, ensure_ascii=False))
+                          "reason": run.blocked_reason, "alarms": run.alarms,
+                          "skipped": run.posts_skipped}, ensure_ascii=False))
     return 0
 
 

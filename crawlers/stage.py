@@ -52,6 +52,9 @@ def crawl(store: Store, config: Config, window: Window, *, platforms: list[str] 
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix="radar-crawl-") as tmp:
         cfg = Path(tmp) / "platforms.json"
+        # Queries generated from config/watchlists.yaml are resolved here, in one place.
+        resolved = [p.model_copy(update={"queries": config.platform_queries(p)}) for p in chosen]
+        chosen = [p for p in resolved if p.queries]
         cfg.write_text(json.dumps([p.model_dump() for p in chosen], ensure_ascii=False), encoding="utf-8")
         cmd = [sys.executable, "-m", "crawlers.run",
                "--db", store.engine.url.render_as_string(hide_password=False),

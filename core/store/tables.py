@@ -162,6 +162,8 @@ stage_runs = Table(
 # Embedding cache: one vector per (model, normalized-text hash), computed once, reused by every
 # run. The vector is float32 little-endian bytes (dim * 4). Keyed by model too, so changing the
 # model never serves stale vectors.
+    Column("alarms", JSON, nullable=False, server_default="[]"),
+    Column("posts_skipped", Integer, nullable=False, server_default="0"),
 embeddings = Table(
     "embeddings", metadata,
     Column("model", String(200), primary_key=True),

@@ -8,6 +8,8 @@ from __future__ import annotations
 from crawlers.adapters.base import (Adapter, DetailAdapter, Listed, ParseContext, ParsedPage,
                                     ParseError, item_key)
 from crawlers.adapters.discuz import DiscuzAdapter
+from crawlers.adapters.html_page import HtmlPageAdapter
+from crawlers.adapters.json_api import JsonApiAdapter
 from crawlers.adapters.rss import RssAdapter
 from crawlers.adapters.weibo import WeiboAdapter
 
@@ -15,6 +17,8 @@ ADAPTERS: dict[str, Adapter] = {
     "weibo": WeiboAdapter(),
     "discuz": DiscuzAdapter(),
     "rss": RssAdapter(),
+    "json_api": JsonApiAdapter(),    # generic: mapping in platforms.yaml
+    "html_page": HtmlPageAdapter(),  # generic: CSS mapping in platforms.yaml
 }
 
 

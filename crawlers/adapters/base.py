@@ -54,6 +54,10 @@ class ParsedPage:
     posts: list[Post]
     next_url: str | None
     listed: list[Listed] = field(default_factory=list)
+    skipped: int = 0  # deleted/blocked placeholders seen (counted, never stored)
+    # Set when the page parsed to zero posts although it does not look like a real empty
+    # result (a changed layout): the spider raises the parser-broken alarm with this reason.
+    suspect_empty: str | None = None
 
 
 @runtime_checkable
@@ -70,7 +74,7 @@ class Adapter(Protocol):
 
     def parse(self, body: bytes, url: str, platform: PlatformConfig, ctx: ParseContext) -> ParsedPage: ...
 
-    def page_after(self, url: str) -> str | None:
+    def page_after(self, url: str, platform: PlatformConfig | None = None) -> str | None:
         """The next page's URL derived from this page's URL alone (to step over a malformed page)."""
         ...
 

@@ -61,7 +61,7 @@ class DiscuzAdapter:
     def start_url(self, platform: PlatformConfig, query: str, page: int = 1) -> str:
         return f"{platform.base_url.rstrip('/')}/forum-{query}-{page}.html"
 
-    def page_after(self, url: str) -> str | None:
+    def page_after(self, url: str, platform: PlatformConfig | None = None) -> str | None:
         m = _LIST_URL.search(url)
         if not m:
             return None

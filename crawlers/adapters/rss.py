@@ -34,7 +34,7 @@ class RssAdapter:
         base = platform.base_url.rstrip("/")
         return _with_paged(f"{base}/{query.lstrip('/')}", page)
 
-    def page_after(self, url: str) -> str | None:
+    def page_after(self, url: str, platform: PlatformConfig | None = None) -> str | None:
         q = parse_qs(urlsplit(url).query)
         try:
             return _with_paged(url, int(q.get("paged", ["1"])[0]) + 1)

@@ -30,7 +30,7 @@ class WeiboAdapter:
         base = platform.base_url.rstrip("/")
         return f"{base}/api/container/getIndex?{urlencode({'containerid': query, 'page': page})}"
 
-    def page_after(self, url: str) -> str | None:
+    def page_after(self, url: str, platform: PlatformConfig | None = None) -> str | None:
         return _with_page(url, _page_of(url) + 1)
 
     def parse(self, body: bytes, url: str, platform: PlatformConfig, ctx: ParseContext) -> ParsedPage:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,10 +22,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from crawlers.simulator import formats
+from crawlers.simulator import platforms as more
 from crawlers.simulator.corpus import SHANGHAI, SimPost
 
-FAULT_MODES = frozenset({"malformed", "http500", "http429", "captcha", "login_wall", "http418", "empty"})
-PREFIXES = {"weibo": "/weibo", "jiazaishenzhen": "/jzsz", "szrss": "/rss"}
+FAULT_MODES = frozenset({"malformed", "http500", "http429", "captcha", "login_wall", "http418", "empty",
+                         "http461", "slow", "truncated", "layout_changed"})
+PREFIXES = {"weibo": "/weibo", "jiazaishenzhen": "/jzsz", "szrss": "/rss",
+            **{name: f"/p/{name}" for name in more.ALL}}
+_MORE = re.compile(r"^/p/([a-z0-9_]+)(/.*)?$")
 _FORUM_LIST = re.compile(r"^/jzsz/forum-(\d+)-(\d+)\.html$")
 _FORUM_THREAD = re.compile(r"^/jzsz/thread-(\d+)-(\d+)-(\d+)\.html$")
 _RSS_ITEM = re.compile(r"^/rss/item/([\w\-]+)$")
@@ -37,9 +42,16 @@ TEXT = "text/plain; charset=utf-8"
 
 @dataclass
 class Fault:
-    """How a platform misbehaves: `mode` on list pages `pages` (None = every request)."""
-    mode: str       # malformed | http500 | http429 | captcha | login_wall | http418 | empty
+    """How a platform misbehaves: `mode` on list pages `pages` (None = every request), for
+    the first `times` matching requests (None = always; a burst of 500s is `times=3`).
+
+    slow: answers after `delay` seconds (a timeout for a crawler that waits less);
+    truncated: a real answer cut in half; layout_changed: HTML with every class renamed."""
+    mode: str       # see FAULT_MODES
     pages: frozenset[int] | None = None
+    times: int | None = None
+    delay: float = 3.0
+    retry_after: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in FAULT_MODES:
@@ -87,10 +99,12 @@ class SimulatorServer:
     """Serve `posts` as the three platforms at `now`; use as a context manager or start/stop."""
 
     def __init__(self, posts: Sequence[SimPost], now: datetime, host: str = "127.0.0.1", port: int = 0,
-                 faults: dict[str, Fault] | None = None) -> None:
+                 faults: dict[str, Fault] | None = None, spread: bool = False) -> None:
+        """`spread`: deal the corpus's posts over all platforms (crawlers.simulator.platforms)."""
         by_platform: dict[str, list[SimPost]] = {name: [] for name in PREFIXES}
+        pinned = frozenset(p.reposted_native_id for p in posts if p.reposted_native_id)
         for p in posts:
-            by_platform.setdefault(p.platform, []).append(p)
+            by_platform.setdefault(more.assign(p, pinned) if spread else p.platform, []).append(p)
         self._feeds = {name: _Feed(ps) for name, ps in by_platform.items()}
         self._host = host
         self._port = port
@@ -219,18 +233,107 @@ class SimulatorServer:
         if m := _RSS_ITEM.match(path):
             slug = m.group(1)
             return self._faulted("szrss", None, faults, HTML, lambda: self._rss_item(slug, now_ts))
+        if (m := _MORE.match(path)) and m.group(1) in more.SOURCE:
+            return self._more(m.group(1), m.group(2) or "/", raw_path, query, now, faults)
         return _not_found()
+
+    def _more(self, name: str, sub: str, raw_path: str, query: dict, now: datetime,
+              faults: dict[str, Fault]) -> _Response:
+        """The 39 platforms of crawlers.simulator.platforms (one feed each)."""
+        feed = self._feeds[name]
+        now_ts = now.timestamp()
+        base = self.base_url + PREFIXES[name]
+        if name in more.WEIBO_LIKE:
+            page = _int(query.get("page", ["1"])[0])
+            got = feed.page(now_ts, page)
+            return self._faulted(name, page, faults, JSON, lambda: _Response(200, formats.weibo_end(), JSON)
+                                 if got is None else _Response(200, formats.weibo_page(
+                                     got[0], page, got[1], got[2], lambda i: feed.get(i, now_ts),
+                                     query.get("containerid", [""])[0]), JSON))
+        if name in more.DISCUZ_LIKE:
+            if m := re.match(r"^/forum-(\d+)-(\d+)\.html$", sub):
+                page = int(m.group(2))
+                got = feed.page(now_ts, page)
+                if got is None:
+                    return self._faulted(name, page, faults, HTML, lambda: _Response(
+                        200, formats.forum_list_page([], 1, False, int(m.group(1))), HTML) if page == 1 else _not_found())
+                return self._faulted(name, page, faults, HTML, lambda: _Response(
+                    200, formats.forum_list_page(got[0], page, got[2], int(m.group(1))), HTML))
+            if m := re.match(r"^/thread-(\d+)-", sub):
+                post = feed.get(m.group(1), now_ts)
+                return self._faulted(name, None, faults, HTML, lambda: _Response(
+                    200, formats.forum_thread_page(post), HTML) if post else _not_found())
+            return _not_found()
+        if name in more.FEEDS or name in more.ATOM:
+            page = _int(query.get("paged", ["1"])[0])
+            got = feed.page(now_ts, page)
+            if got is None and page > 1:
+                return self._faulted(name, page, faults, XML, _not_found)
+            posts, _, has_next = got or ([], 0, False)
+            if name in more.ATOM:
+                nxt = f"{base}{sub}?paged={page + 1}" if has_next else None
+                return self._faulted(name, page, faults, XML, lambda: _Response(
+                    200, more.atom_page(posts, base, nxt, now), "application/atom+xml; charset=utf-8"))
+            return self._faulted(name, page, faults, XML, lambda: _Response(
+                200, formats.rss_page(posts, self.base_url, now), XML))
+        # generic platforms: offset from the platform's own paging parameter
+        k = feed.visible(now_ts)
+        newest_first = feed.posts[:k][::-1]
+
+        def position(native_id: str) -> int | None:
+            p = feed.by_id.get(native_id)
+            if p is None or p.published_at.timestamp() > now_ts:
+                return None
+            return k - 1 - feed.posts.index(p)
+        offset = more.offset_of(name, query, position)
+        posts = newest_first[offset: offset + more.PAGE_SIZE]
+        has_next = offset + more.PAGE_SIZE < len(newest_first)
+        kind, param, start = more.PAGING[name]
+        nxt = more.next_param(name, offset, posts) if has_next and posts else None
+        page = offset // more.PAGE_SIZE + start
+        page_no = offset // more.PAGE_SIZE + 1
+        fault = faults.get(name)
+        layout_changed = fault is not None and fault.mode == "layout_changed" and fault.applies(page_no)
+        if name in more.JSON_PLATFORMS:
+            return self._faulted(name, page_no, faults, JSON, lambda: _Response(
+                200, more._json_page(name, posts, nxt, page), JSON))
+        href = None
+        if nxt is not None:
+            from urllib.parse import urlencode as _enc
+            q = {k2: v[0] for k2, v in query.items()}
+            q[param] = nxt
+            href = f"{PREFIXES[name]}{sub}?{_enc(q)}"
+        if name == "dianping":
+            return self._faulted(name, page_no, faults, HTML, lambda: _Response(
+                200, more.dianping_shell(posts, href), HTML))
+        return self._faulted(name, page_no, faults, HTML, lambda: _Response(
+            200, more.html_page(name, posts, href, nxt, layout_changed), HTML))
 
     def _faulted(self, platform: str, page: int | None, faults: dict[str, Fault], content_type: str,
                  serve) -> _Response:
         fault = faults.get(platform)
         if fault is None or not fault.applies(page):
             return serve()
+        if fault.times is not None:
+            with self._lock:
+                if fault.times <= 0:
+                    return serve()
+                fault.times -= 1
         mode = fault.mode
+        if mode == "slow":
+            time.sleep(fault.delay)
+            return serve()
+        if mode == "truncated":
+            good = serve()
+            return _Response(good.status, good.body[: max(1, len(good.body) // 2)], good.content_type)
+        if mode == "layout_changed":
+            return serve()  # the HTML renderer renames its classes itself
+        if mode == "http461":
+            return _Response(461, b'{"ok":0,"msg":"request too frequent"}', JSON)
         if mode == "http500":
             return _Response(500, b"<html><body><h1>500 Internal Server Error</h1></body></html>", HTML)
         if mode == "http429":
-            return _Response(429, b"Too Many Requests", TEXT, (("Retry-After", "1"),))
+            return _Response(429, b"Too Many Requests", TEXT, (("Retry-After", str(fault.retry_after)),))
         if mode == "http418":
             return _Response(418, b"I'm a teapot", TEXT)
         if mode == "captcha":

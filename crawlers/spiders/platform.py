@@ -25,6 +25,7 @@ from datetime import datetime
 import scrapy
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
+from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from core.config import PlatformConfig
@@ -36,7 +37,10 @@ from crawlers.items import PageItem
 
 TAINT = "!"  # sorts before digits; only ever stripped, never compared
 BLOCK_STATUSES = {418, 461}  # 418: Weibo's "I'm a teapot" ban; 461: its rate-limit ban
-BLOCK_MARKERS = ("滑块".encode(), "验证码".encode(), b"captcha")
+BLOCK_MARKERS = ("滑块".encode(), "验证码".encode(), b"captcha", "安全验证".encode(),
+                 "访问异常".encode(), b"unusual traffic", b"Access Denied")
+LOGIN_MARKERS = ('id="loginform"'.encode(), "登录后查看".encode(), "请先登录".encode(),
+                 b"Log in to continue")
 LOGIN_URL = re.compile(r"login|logging|passport|signin|visitor", re.I)
 MAX_REDIRECTS = 5
 
@@ -103,14 +107,28 @@ class PlatformSpider(scrapy.Spider):
             return {}
         if self.platform.auth == "cookie":
             return {"Cookie": secret}
+        if self.platform.auth == "cookie_file":
+            # The env var names a file (a logged-in browser's exported cookie header), so the
+            # secret never sits in the environment listing or the repo.
+            try:
+                cookie = open(secret, encoding="utf-8").read().strip()
+            except OSError as exc:
+                self.crawler.stats.set_value("radar/auth_missing", f"{self.platform.auth_env}: {exc.strerror}")
+                return {}
+            return {"Cookie": cookie} if cookie else {}
         return {"Authorization": f"Bearer {secret}"}
 
     def _request(self, url: str, callback, errback=None, **meta) -> scrapy.Request:
         # handle_httpstatus_all: block pages, 404 ends and redirects to login are ours to judge
         # (retries of 429/5xx still happen first in RetryMiddleware).
+        if self.platform.kind == "browser":
+            # Rendered by Chromium through scrapy-playwright: the page builds its posts with
+            # JavaScript, so wait until the list element exists (or the page says "none").
+            meta = {"playwright": True, "playwright_page_methods": [
+                PageMethod("wait_for_load_state", "networkidle")], **meta}
         return scrapy.Request(url, callback=callback, errback=errback or self.on_page_error,
                               headers=self._headers(), dont_filter=True,
-                              meta={"handle_httpstatus_all": True, **meta})
+                              meta={"handle_httpstatus_all": True, "radar_platform": self.platform.name, **meta})
 
     # --- list pages --------------------------------------------------------------------------
 
@@ -133,11 +151,20 @@ class PlatformSpider(scrapy.Spider):
             self.crawler.stats.inc_value("radar/parse_errors")
             self.logger.warning("skipping malformed page %s: %s", response.url, exc)
             self.tainted = True
-            yield from self._advance(response.url, [], [], self.adapter.page_after(response.url),
+            yield from self._advance(response.url, [], [], self.adapter.page_after(response.url, self.platform),
                                      parsed=False)
             return
+        if page.skipped:
+            self.crawler.stats.inc_value("radar/posts_skipped", page.skipped)
         if not page.listed:
             self._block_if_marked(response)
+            if page.suspect_empty:
+                self._alarm("parser_broken", page.suspect_empty)
+                self.tainted = True  # hold high_water: once fixed, the next run re-reads
+            elif self.pages_done == 0 and self.high_water and response.url == self._first_url():
+                # A newest-first feed that had posts never empties: suspect the parser.
+                self._alarm("parser_broken", f"first page {response.url} parsed to zero posts; "
+                                             f"earlier runs found posts")
         if isinstance(self.adapter, DetailAdapter) and page.listed:
             wanted = [item for item in self.adapter.detail_requests(page) if self._wanted(item)]
             if wanted:
@@ -248,6 +275,14 @@ class PlatformSpider(scrapy.Spider):
         marker = _block_marker(response.body)
         if marker is not None and not any(m in response.body for m in self.adapter.content_markers):
             self._block(f"captcha/slider page at {response.url} (marker {marker.decode()!r})")
+        login = next((m for m in LOGIN_MARKERS if m in response.body), None)
+        if login is not None and not any(m in response.body for m in self.adapter.content_markers):
+            self._block(f"login wall at {response.url} (marker {login.decode()!r})")
+
+    def _alarm(self, kind: str, message: str) -> None:
+        """An alarm goes to the coverage record (radar/alarms/<kind>), not only to the log."""
+        self.crawler.stats.set_value(f"radar/alarms/{kind}", message)
+        self.logger.error("%s alarm %s: %s", self.platform.name, kind, message)
 
     def _block(self, reason: str):
         self.crawler.stats.set_value("radar/blocked_reason", reason)

@@ -60,6 +60,8 @@ def test_dag_test_runs_every_stage_against_the_simulator(airflow_home, tmp_path,
         config_dir = tmp_path / "config"
         shutil.copytree(REPO / "config", config_dir)
         registry = yaml.safe_load((config_dir / "platforms.yaml").read_text(encoding="utf-8"))
+        # The corpus platforms; the other platforms are covered by tests/crawlers/test_all_platforms.py.
+        registry["platforms"] = [p for p in registry["platforms"] if p["name"] in ("weibo", "jiazaishenzhen", "szrss")]
         for p in registry["platforms"]:
             p.update(base_url=sim.platform_base_url(p["name"]), rate_limit=100.0, auth="none")
             p.pop("auth_env", None)

@@ -207,6 +207,12 @@ class CrawlRun:
     posts_updated: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     blocked_reason: str | None = None
+    alarms: list[str] = field(default_factory=list)  # "kind: message" (parser_broken, circuit_open, ...)
+    posts_skipped: int = 0  # deleted/blocked placeholders seen, never stored as posts
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -226,10 +232,4 @@ class StageRun:
 class UpsertResult:
     new: int = 0
     updated: int = 0
-    alarms: list[str] = field(default_factory=list)  # "kind: message" (parser_broken, circuit_open, ...)
-    posts_skipped: int = 0  # deleted/blocked placeholders seen, never stored as posts
-
-    @property
-    def seconds(self) -> float:
-        return (self.finished_at - self.started_at).total_seconds()
     unchanged: int = 0

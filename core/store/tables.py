@@ -145,6 +145,8 @@ crawl_runs = Table(
     Column("posts_updated", Integer, nullable=False),
     Column("errors", JSON, nullable=False),
     Column("blocked_reason", Text),
+    Column("alarms", JSON, nullable=False, server_default="[]"),
+    Column("posts_skipped", Integer, nullable=False, server_default="0"),
     Index("ix_crawl_runs_platform", "platform"),
 )
 
@@ -162,8 +164,6 @@ stage_runs = Table(
 # Embedding cache: one vector per (model, normalized-text hash), computed once, reused by every
 # run. The vector is float32 little-endian bytes (dim * 4). Keyed by model too, so changing the
 # model never serves stale vectors.
-    Column("alarms", JSON, nullable=False, server_default="[]"),
-    Column("posts_skipped", Integer, nullable=False, server_default="0"),
 embeddings = Table(
     "embeddings", metadata,
     Column("model", String(200), primary_key=True),

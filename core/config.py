@@ -5,7 +5,7 @@ problem as (file, key path, what was expected), which `radar config check` print
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -169,16 +169,120 @@ class RelevanceConfig(Strict):
     noise_signals: dict[str, WeightedTerms]
 
 
-# --- categories.yaml ------------------------------------------------------------------------
+# --- catalogue.yaml: the first of the three lists -------------------------------------------
 
-class CategoryConfig(Strict):
+class CatalogueItem(Strict):
+    id: str = Field(pattern=r"^[A-Z]{2}[0-9]{3}$")
     name: str
+    description: str
     keywords: list[str] = Field(min_length=1)
-    urgent_keywords: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(min_length=1)
 
 
-class CategoriesFile(Strict):
-    categories: list[CategoryConfig] = Field(min_length=1)
+class CatalogueCategory(Strict):
+    code: str = Field(pattern=r"^[A-Z]{2}$")
+    name: str
+    description: str
+    aliases: list[str] = Field(default_factory=list, description="other catalogues' names for it")
+    items: list[CatalogueItem] = Field(min_length=1)
+
+
+class CatalogueFile(Strict):
+    categories: list[CatalogueCategory] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "CatalogueFile":
+        seen: dict[str, str] = {}
+        for i, c in enumerate(self.categories):
+            for key in (c.name, *c.aliases):
+                if key in seen:
+                    raise ValueError(f"categories[{i}]: name '{key}' already used by {seen[key]}")
+                seen[key] = c.name
+            for j, item in enumerate(c.items):
+                if not item.id.startswith(c.code):
+                    raise ValueError(f"categories[{i}].items[{j}]: id '{item.id}' must start with '{c.code}'")
+                if item.id in seen:
+                    raise ValueError(f"categories[{i}].items[{j}]: id '{item.id}' is defined twice")
+                seen[item.id] = c.name
+        return self
+
+    def item(self, item_id: str) -> CatalogueItem | None:
+        for c in self.categories:
+            for item in c.items:
+                if item.id == item_id:
+                    return item
+        return None
+
+
+# --- duties.yaml: the second list -----------------------------------------------------------
+
+# `city.<key>`, `district.<key>` or `street.office`: see config/duties.yaml.
+UnitRef = str
+
+
+class CityUnit(Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+
+
+class DistrictUnit(Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(description="template: {district} full name, {short} first alias")
+    city: str = Field(description="key of the city unit that takes over when no district is known")
+
+
+class StreetUnit(Strict):
+    name: str = Field(description="template: {district}, {street}")
+    fallback: UnitRef
+
+
+class DutyRule(Strict):
+    item: str
+    district: str | None = None
+    street: str | None = None
+    unit: UnitRef
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _street_needs_district(self) -> "DutyRule":
+        if self.street and not self.district:
+            raise ValueError("a rule naming a street must name its district")
+        return self
+
+
+class DutiesFile(Strict):
+    street_unit: StreetUnit
+    city_units: list[CityUnit] = Field(min_length=1)
+    district_units: list[DistrictUnit] = Field(min_length=1)
+    district_overrides: dict[str, dict[str, str]] = Field(default_factory=dict)
+    category_defaults: dict[str, UnitRef]
+    rules: list[DutyRule] = Field(default_factory=list)
+
+
+# --- implementation.yaml: the third list ----------------------------------------------------
+
+ProcessType = Literal["emergency", "urgent", "general", "consult"]
+
+
+class ItemImplementation(Strict):
+    process: ProcessType
+    urgent: bool
+    dispatch_minutes: int = Field(ge=1)
+    resolution_hours: int = Field(ge=1)
+    closing_standard: str
+
+    @model_validator(mode="after")
+    def _urgent_is_fast(self) -> "ItemImplementation":
+        if self.urgent and self.dispatch_minutes > 30:
+            raise ValueError(f"urgent item dispatched in {self.dispatch_minutes} min; urgent means <= 30")
+        return self
+
+
+class ImplementationFile(Strict):
+    process_types: dict[ProcessType, str]
+    urgent_dispatch_minutes: int = Field(30, ge=1)
+    urgent_signals: dict[str, list[str]]
+    items: dict[str, ItemImplementation]
 
 
 # --- gazetteer ------------------------------------------------------------------------------
@@ -209,10 +313,18 @@ class PlaceEntry(Strict):
     centroid: LatLon
 
 
+class OutsideEntry(Strict):
+    """A place outside the city: a post naming only these is about somewhere else."""
+
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+
+
 class Gazetteer(Strict):
     city: str
     aliases: list[str] = Field(default_factory=list)
     centroid: LatLon
+    outside: list[OutsideEntry] = Field(default_factory=list)
     districts: list[DistrictEntry] = Field(min_length=1)
     places: list[PlaceEntry] = Field(default_factory=list)
 
@@ -254,6 +366,8 @@ class PriorityWeights(Strict):
 class RadarConfig(Strict):
     gazetteer: str
     crawl_timeout_seconds: int = Field(600, ge=1)
+    overdue_lead_hours: float = Field(48, gt=0, description="an open (new/verified) lead first seen "
+                                      "longer ago than this is overdue in the daily report")
     clustering: ClusteringConfig = ClusteringConfig()
     priority: PriorityWeights = PriorityWeights()
 
@@ -285,9 +399,17 @@ class Config:
     radar: RadarConfig
     platforms: tuple[PlatformConfig, ...]
     relevance: RelevanceConfig
-    categories: tuple[CategoryConfig, ...]
+    catalogue: CatalogueFile
+    duties: DutiesFile
+    implementation: ImplementationFile
     gazetteer: Gazetteer
+
     watchlists: Watchlists = Watchlists()
+
+    @property
+    def categories(self) -> tuple[CatalogueCategory, ...]:
+        """The first-level categories of the catalogue."""
+        return tuple(self.catalogue.categories)
 
     def platform(self, name: str) -> PlatformConfig:
         for p in self.platforms:
@@ -297,8 +419,7 @@ class Config:
 
     def with_platforms(self, platforms: list[PlatformConfig]) -> "Config":
         """A copy with other platforms (tests and the demo point them at the simulator)."""
-        return Config(self.directory, self.radar, tuple(platforms), self.relevance,
-                      self.categories, self.gazetteer, self.watchlists)
+        return replace(self, platforms=tuple(platforms))
 
     def platform_queries(self, platform: PlatformConfig) -> list[str]:
         return self.watchlists.queries_for(platform)
@@ -355,7 +476,9 @@ def load_config(directory: Path) -> Config:
     radar = _validate(RadarConfig, directory / "radar.yaml", problems)
     platforms = _validate(PlatformsFile, directory / "platforms.yaml", problems)
     relevance = _validate(RelevanceConfig, directory / "relevance.yaml", problems)
-    categories = _validate(CategoriesFile, directory / "categories.yaml", problems)
+    catalogue = _validate(CatalogueFile, directory / "catalogue.yaml", problems)
+    duties = _validate(DutiesFile, directory / "duties.yaml", problems)
+    implementation = _validate(ImplementationFile, directory / "implementation.yaml", problems)
     gazetteer = None
     if radar is not None:
         gazetteer = _validate(Gazetteer, directory / radar.gazetteer, problems)
@@ -364,10 +487,12 @@ def load_config(directory: Path) -> Config:
         watchlists = _validate(Watchlists, directory / "watchlists.yaml", problems)
         if watchlists is not None and gazetteer is not None:
             problems += _check_watchlists(watchlists, gazetteer, platforms, directory / "watchlists.yaml")
+    if catalogue is not None:
+        problems += _cross_references(directory, catalogue, duties, implementation, gazetteer)
     if problems:
         raise ConfigError(problems)
-    return Config(directory, radar, tuple(platforms.platforms), relevance,
-                  tuple(categories.categories), gazetteer, watchlists)
+    return Config(directory, radar, tuple(platforms.platforms), relevance, catalogue, duties,
+                  implementation, gazetteer, watchlists)
 
 
 def _check_watchlists(w: Watchlists, gaz: Gazetteer, platforms: PlatformsFile | None,
@@ -388,3 +513,67 @@ def _check_watchlists(w: Watchlists, gaz: Gazetteer, platforms: PlatformsFile | 
         if known and name not in known:
             out.append(ConfigProblem(str(path), f"accounts.{name}", "no such platform in platforms.yaml"))
     return out
+
+
+def _cross_references(directory: Path, catalogue: CatalogueFile, duties: DutiesFile | None,
+                      implementation: ImplementationFile | None,
+                      gazetteer: Gazetteer | None) -> list[ConfigProblem]:
+    """The three lists name each other's items, units and places: check every reference, so a
+    renamed item or district fails at load time instead of routing a post to nobody."""
+    problems: list[ConfigProblem] = []
+    item_ids = [i.id for c in catalogue.categories for i in c.items]
+    names = {c.name for c in catalogue.categories}
+    if implementation is not None:
+        path = str(directory / "implementation.yaml")
+        for key in implementation.items:
+            if key not in item_ids:
+                problems.append(ConfigProblem(path, f"items.{key}", "unknown catalogue item"))
+        for key in item_ids:
+            if key not in implementation.items:
+                problems.append(ConfigProblem(path, "items", f"catalogue item '{key}' has no entry"))
+    if duties is None:
+        return problems
+    path = str(directory / "duties.yaml")
+    city = {u.key for u in duties.city_units}
+    district_keys = {u.key for u in duties.district_units}
+    streets = ({d.name: {s.name for s in d.streets} for d in gazetteer.districts}
+               if gazetteer is not None else None)
+
+    def check_unit(ref: str, where: str) -> None:
+        level, _, key = ref.partition(".")
+        ok = ((level == "city" and key in city) or (level == "district" and key in district_keys)
+              or ref == "street.office")
+        if not ok:
+            problems.append(ConfigProblem(path, where, f"unknown unit '{ref}' (city.<key>, "
+                                          "district.<key> or street.office)"))
+
+    for i, u in enumerate(duties.district_units):
+        if u.city not in city:
+            problems.append(ConfigProblem(path, f"district_units[{i}].city", f"unknown city unit '{u.city}'"))
+    check_unit(duties.street_unit.fallback, "street_unit.fallback")
+    if duties.street_unit.fallback == "street.office":
+        problems.append(ConfigProblem(path, "street_unit.fallback", "cannot fall back to itself"))
+    for d, units in duties.district_overrides.items():
+        if streets is not None and d not in streets:
+            problems.append(ConfigProblem(path, f"district_overrides.{d}", "unknown district"))
+        for key in units:
+            if key not in district_keys:
+                problems.append(ConfigProblem(path, f"district_overrides.{d}.{key}", "unknown district unit"))
+    for name, ref in duties.category_defaults.items():
+        if name not in names:
+            problems.append(ConfigProblem(path, f"category_defaults.{name}", "unknown category"))
+        check_unit(ref, f"category_defaults.{name}")
+    for name in sorted(names - set(duties.category_defaults)):
+        problems.append(ConfigProblem(path, "category_defaults", f"category '{name}' has no default unit"))
+    for i, rule in enumerate(duties.rules):
+        where = f"rules[{i}]"
+        if rule.item not in item_ids:
+            problems.append(ConfigProblem(path, f"{where}.item", f"unknown catalogue item '{rule.item}'"))
+        check_unit(rule.unit, f"{where}.unit")
+        if streets is not None and rule.district is not None:
+            if rule.district not in streets:
+                problems.append(ConfigProblem(path, f"{where}.district", f"unknown district '{rule.district}'"))
+            elif rule.street and rule.street not in streets[rule.district]:
+                problems.append(ConfigProblem(path, f"{where}.street",
+                                              f"street '{rule.street}' is not in {rule.district}"))
+    return problems

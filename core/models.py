@@ -111,6 +111,25 @@ class Enrichment:
     reasons: tuple[str, ...] = ()
     language: str = "zh"
     text_hash: str = ""
+    # What: the catalogue item (config/catalogue.yaml) within `category`, and how sure.
+    item: str | None = None
+    item_name: str | None = None
+    category_confidence: float = 0.0
+    urgency_reasons: tuple[str, ...] = ()
+    # Where: city is another city's name when the post is about a place outside ours.
+    city: str | None = None
+    community: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    location_precision: str = "none"  # place | street | district | city | outside | none
+    location_confidence: float = 0.0
+    location_spans: tuple[tuple[int, int], ...] = ()  # in normalized_text
+    # Whose job and by when (config/duties.yaml, config/implementation.yaml).
+    unit: str | None = None
+    duty_rule: str | None = None
+    process: str | None = None
+    dispatch_minutes: int | None = None
+    resolution_hours: int | None = None
 
 
 @dataclass(frozen=True)

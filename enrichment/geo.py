@@ -1,8 +1,8 @@
 """Where in the city is the problem? Gazetteer matching (schema core.config.Gazetteer).
 
 Contract: `Locator(gazetteer).locate(text, geotag) -> Location(city, district, street, place,
-lat, lon, precision, confidence, evidence)` where precision is place | street | district | city
-| none. Rules:
+lat, lon, precision, confidence, evidence, community, spans)` where precision is place | street
+| district | city | outside | none. Rules:
 - leftmost-longest matching over every name and alias (沙头角 beats 沙头);
 - a place implies its district and street, a street its district;
 - a bare name that is both a district and a street (龙华, 南山 …) counts for the district, and
@@ -47,9 +47,12 @@ class Location:
     place: str | None
     lat: float | None
     lon: float | None
-    precision: str  # place | street | district | city | none
+    precision: str  # place | street | district | city | outside | none
     confidence: float
     evidence: tuple[str, ...] = ()
+    community: str | None = None
+    # (start, end) in the normalized text of each mention that supports the chosen district.
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 NOWHERE = Location(None, None, None, None, None, None, "none", 0.0)
@@ -81,6 +84,9 @@ class Locator:
         for i, p in enumerate(gazetteer.places):
             for name in (p.name, *p.aliases):
                 pairs.append((name, ("place", i)))
+        for o in gazetteer.outside:
+            for name in (o.name, *o.aliases):
+                pairs.append((name, ("outside", o.name)))
         known = {key for key, _ in pairs}
         for word in BLOCKERS:
             if word not in known:
@@ -121,6 +127,9 @@ class Locator:
         voters: dict[str, set[str]] = defaultdict(set)
         evidence: list[str] = []
         city_seen = False
+        outside: list[str] = []
+        # district -> spans of the mentions that voted for it
+        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
 
         prev_end = -1
         prev_districts: set[str] = set()
@@ -133,6 +142,10 @@ class Locator:
             kinds = defaultdict(list)
             for payload in m.payloads:
                 kinds[payload[0]].append(payload)
+            before_votes = dict(district_votes)
+            if kinds.get("outside"):
+                outside.append(kinds["outside"][0][1])
+                evidence.append(f"outside:{kinds['outside'][0][1]}({m.term})")
             if kinds.get("city"):
                 city_seen = True
                 evidence.append(f"city:{g.city}({m.term})")
@@ -178,6 +191,9 @@ class Locator:
                     district_votes[d] += _W_DISTRICT * share
                     voters[d].add(m.term)
                     evidence.append(f"district:{d}({m.term})")
+            for d, v in district_votes.items():
+                if v != before_votes.get(d, 0.0):
+                    spans[d].append((m.start, m.start + len(m.term)))
 
         # A bare name confirms a street only where no clearer clue names one (南山 + 海岸城
         # is 粤海街道, where 海岸城 lies, not 南山街道).
@@ -207,6 +223,10 @@ class Locator:
                         geotag_city = True
 
         if not district_votes:
+            if outside and not city_seen:
+                # Somewhere else: say where, so the desk can forward or drop it knowingly.
+                return Location(outside[0], None, None, None, None, None, "outside", 0.8,
+                                tuple(evidence))
             if city_seen or geotag_city:
                 conf = 0.5 if city_seen else 0.2
                 return Location(g.city, None, None, None, g.centroid[0], g.centroid[1], "city",
@@ -247,5 +267,6 @@ class Locator:
         else:
             lat, lon = self._districts[district].centroid
             precision = "district"
+        community = place.name if place is not None and place.kind == "community" else None
         return Location(g.city, district, street, place.name if place else None, lat, lon,
-                        precision, confidence, tuple(evidence))
+                        precision, confidence, tuple(evidence), community, tuple(spans[district]))

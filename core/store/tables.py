@@ -75,6 +75,23 @@ enrichments = Table(
     # content_hash of the post when enriched: a changed post is enriched again.
     Column("source_hash", String(40), nullable=False),
     Column("enriched_at", UTCDateTime, nullable=False),
+    # Added by migration 0004 (the three lists): nullable, rows enriched before have none.
+    Column("item", String(16)),
+    Column("item_name", String(100)),
+    Column("category_confidence", Float),
+    Column("urgency_reasons", JSON),
+    Column("city", String(100)),
+    Column("community", String(100)),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("location_precision", String(16)),
+    Column("location_confidence", Float),
+    Column("location_spans", JSON),
+    Column("unit", String(200)),
+    Column("duty_rule", String(300)),
+    Column("process", String(16)),
+    Column("dispatch_minutes", Integer),
+    Column("resolution_hours", Integer),
     Index("ix_enrichments_relevant", "relevant"),
 )
 

@@ -1,8 +1,127 @@
-"""`radar` commands for the enrichment capability."""
+"""`radar` commands for the enrichment capability:
+
+    radar train classifier --input CSV --text-column COL --label-column COL --output DIR
+    radar classify --model DIR --input CSV --text-columns COL1,COL2 --output OUT.jsonl
+    radar enrich --text TEXT [--geotag TAG] [--model DIR]
+
+Machine output goes to stdout or the output file; counts and problems to stderr. Exit codes:
+0 done (bad rows are skipped and counted, never fatal), 1 the input or model cannot be used at
+all (missing file or column, empty file, nothing to train on), 2 bad command-line usage.
+"""
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+train_app = typer.Typer(help="Train models.", no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _counts(counts) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
+@train_app.command("classifier")
+def train_classifier(
+    input: Annotated[Path, typer.Option("--input", help="labelled CSV (UTF-8, header row)")],
+    text_column: Annotated[str, typer.Option("--text-column", help="column with the text")],
+    label_column: Annotated[str, typer.Option("--label-column", help="column with the label")],
+    output: Annotated[Path, typer.Option("--output", help="directory to write the model to")],
+) -> None:
+    """Train the supervised category classifier from a labelled CSV."""
+    from enrichment.dataset import DatasetError, read_table
+    from enrichment.model import TextClassifier
+
+    try:
+        table = read_table(input, [text_column], label_column)
+    except DatasetError as exc:
+        _fail(str(exc))
+    rows = table.usable
+    print(f"read {input}: {_counts(table.counts)}", file=sys.stderr)
+    if not rows:
+        _fail(f"{input}: no usable rows to train on")
+    try:
+        model = TextClassifier.train([r.text for r in rows], [r.label for r in rows])
+    except ValueError as exc:
+        _fail(f"{input}: {exc}")
+    model.meta["source"] = {"file": str(input), "text_column": text_column,
+                            "label_column": label_column, "skipped": {
+                                k: v for k, v in table.counts.items() if k not in ("ok", "rows")}}
+    model.save(output)
+    print(json.dumps({"output": str(output), "rows": len(rows), "labels": model.meta["labels"]},
+                     ensure_ascii=False))
+
+
+def classify(
+    model_dir: Annotated[Path, typer.Option("--model", help="directory from `radar train classifier`")],
+    input: Annotated[Path, typer.Option("--input", help="CSV to classify (UTF-8, header row)")],
+    text_columns: Annotated[str, typer.Option("--text-columns", help="comma-separated, joined in order")],
+    output: Annotated[Path, typer.Option("--output", help="JSON lines, one per input row")],
+) -> None:
+    """Classify every row of a CSV: one JSON line per row, in order."""
+    from enrichment.dataset import DatasetError, read_table
+    from enrichment.model import ModelError, TextClassifier
+
+    columns = [c.strip() for c in text_columns.split(",") if c.strip()]
+    if not columns:
+        _fail("--text-columns names no column", 2)
+    try:
+        model = TextClassifier.load(model_dir)
+        table = read_table(input, columns)
+    except (ModelError, DatasetError) as exc:
+        _fail(str(exc))
+    usable = table.usable
+    predictions = dict(zip((r.index for r in usable), model.predict([r.text for r in usable])))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", encoding="utf-8") as out:
+        for row in table.rows:
+            if row.index in predictions:
+                label, confidence = predictions[row.index]
+                line = {"row": row.index, "label": label, "confidence": confidence}
+            else:
+                line = {"row": row.index, "label": None, "confidence": 0.0, "skipped": row.problem}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    print(f"classified {input} -> {output}: {_counts(table.counts)}", file=sys.stderr)
+
+
+def enrich_text(
+    text: Annotated[str, typer.Option("--text", help="the post's text (title and body)")],
+    geotag: Annotated[str | None, typer.Option("--geotag", help="the platform's place label")] = None,
+    model_dir: Annotated[Path | None, typer.Option("--model", help="optional supervised model")] = None,
+    config_dir: Annotated[Path | None, typer.Option("--config", help="config folder")] = None,
+) -> None:
+    """Print the full enrichment of one text as one JSON object: why it was judged so."""
+    from core.config import ConfigError, load_config
+    from core.settings import Settings
+    from enrichment.explain import explain
+    from enrichment.model import ModelError, TextClassifier
+
+    try:
+        config = load_config(config_dir or Settings().config_dir)
+    except ConfigError as exc:
+        print("config is invalid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise typer.Exit(1)
+    model = None
+    if model_dir is not None:
+        try:
+            model = TextClassifier.load(model_dir)
+        except ModelError as exc:
+            _fail(str(exc))
+    print(json.dumps(explain(config, text, geotag, model), ensure_ascii=False, indent=2))
 
 
 def register(app: typer.Typer) -> None:
     """Add this capability's commands to the top-level app."""
+    app.add_typer(train_app, name="train")
+    app.command("classify")(classify)
+    app.command("enrich")(enrich_text)

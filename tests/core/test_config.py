@@ -67,12 +67,12 @@ def test_cross_reference_in_gazetteer_is_checked(config_dir):
 
 
 def test_missing_file_and_duplicate_platform(config_dir):
-    (config_dir / "categories.yaml").unlink()
+    (config_dir / "catalogue.yaml").unlink()
     _edit(config_dir / "platforms.yaml", lambda d: d["platforms"].append(dict(d["platforms"][0])))
     with pytest.raises(ConfigError) as exc:
         load_config(config_dir)
     text = str(exc.value)
-    assert "categories.yaml: file is missing" in text
+    assert "catalogue.yaml: file is missing" in text
     assert "defined twice" in text
 
 

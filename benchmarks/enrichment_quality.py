@@ -1,10 +1,13 @@
 """Enrichment quality against the synthetic corpus's ground truth.
 
-    python -m benchmarks.enrichment_quality --posts 5000 [--seed 7] [--show 10]
+    python -m benchmarks.enrichment_quality --posts 5000 [--seed 7] [--show 10] [--model DIR]
 
 Prints relevance precision/recall, category accuracy on truly relevant posts, district and
-street accuracy (on posts whose truth names one), and enrichment throughput; the last line is
-one JSON object of those figures. `--show N` prints N mistakes of each kind for tuning.
+street accuracy (on posts whose truth names one), how many relevant posts got a catalogue item,
+a responsible unit and urgency, and enrichment throughput of the lexical path; with `--model`
+also the throughput of the supervised model's inference alone (reported separately: it is not
+on the lexical path). The last line is one JSON object of those figures. `--show N` prints N
+mistakes of each kind for tuning.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--posts", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--show", type=int, default=0, help="print N mistakes of each kind")
+    parser.add_argument("--model", default=None, help="a `radar train classifier` directory to time")
     args = parser.parse_args(argv)
 
     enricher = Enricher(load_config(REPO_ROOT / "config"))
@@ -50,7 +54,17 @@ def main(argv: list[str] | None = None) -> dict:
         done[post.id] = enricher.enrich(post, done.get(post.reposted_id) if post.reposted_id else None)
     seconds = time.perf_counter() - start
 
+    model_rate = None
+    if args.model:
+        from enrichment.model import TextClassifier
+        model = TextClassifier.load(args.model)
+        texts = [post.full_text for post, _ in corpus]
+        start = time.perf_counter()
+        model.predict(texts)
+        model_rate = round(len(texts) / (time.perf_counter() - start))
+
     tp = fp = fn = 0
+    with_item = with_unit = urgent = 0
     cat_ok = cat_n = dist_ok = dist_n = street_ok = street_n = 0
     mistakes: dict[str, list[str]] = {"fp": [], "fn": [], "category": [], "district": [], "street": []}
     for post, truth in corpus:
@@ -67,6 +81,9 @@ def main(argv: list[str] | None = None) -> dict:
             mistakes["fn"].append(f"{e.relevance_score:.2f} {short} | {why}")
         if not truth.relevant:
             continue
+        with_item += e.item is not None
+        with_unit += e.unit is not None
+        urgent += e.urgent
         if truth.category:
             cat_n += 1
             cat_ok += e.category == truth.category
@@ -90,8 +107,13 @@ def main(argv: list[str] | None = None) -> dict:
         "category_accuracy": ratio(cat_ok, cat_n),
         "district_accuracy": ratio(dist_ok, dist_n),
         "street_accuracy": ratio(street_ok, street_n),
+        "item_share": ratio(with_item, tp + fn),
+        "unit_share": ratio(with_unit, tp + fn),
+        "urgent_share": ratio(urgent, tp + fn),
         "texts_per_second": round(len(corpus) / seconds) if seconds else 0,
     }
+    if model_rate is not None:
+        figures["model_texts_per_second"] = model_rate
     if args.show:
         for kind, items in mistakes.items():
             print(f"--- {kind}: {len(items)}")
@@ -102,7 +124,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"category accuracy on relevant posts {figures['category_accuracy']:.3f} (n={cat_n})")
     print(f"district accuracy {figures['district_accuracy']:.3f} (n={dist_n})  "
           f"street accuracy {figures['street_accuracy']:.3f} (n={street_n})")
-    print(f"enrichment {figures['texts_per_second']} texts/s")
+    print(f"relevant posts with an item {figures['item_share']:.3f}, with a unit "
+          f"{figures['unit_share']:.3f}, urgent {figures['urgent_share']:.3f}")
+    print(f"enrichment {figures['texts_per_second']} texts/s (lexical path)")
+    if model_rate is not None:
+        print(f"supervised model inference alone {model_rate} texts/s")
     print(json.dumps(figures, ensure_ascii=False))
     return figures
 

@@ -432,6 +432,9 @@ def _key_path(loc: tuple) -> str:
     return out
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load_yaml(path: Path, problems: list[ConfigProblem]) -> object | None:
     try:
         text = path.read_text(encoding="utf-8")
@@ -442,7 +445,8 @@ def _load_yaml(path: Path, problems: list[ConfigProblem]) -> object | None:
         problems.append(ConfigProblem(str(path), "", f"cannot read: {exc}"))
         return None
     try:
-        data = yaml.safe_load(text)
+        # The C loader when PyYAML has it: the lists and platforms are thousands of lines.
+        data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -106,7 +106,9 @@ def build_post(item: Item, platform: PlatformConfig, ctx: ParseContext, page_url
         raise ParseError(f"{platform.name}: {where} has no id ({f.id})")
     text = html_to_text(_s(item.get(f.text)))
     title = html_to_text(_s(item.get(f.title))) if f.title else None
-    if is_placeholder(text) and not title:
+    # A boost/reblog has no words of its own: not a deleted post.
+    boosted = bool(f.repost_object and get_nested is not None and get_nested(f.repost_object) is not None)
+    if is_placeholder(text) and not title and not boosted:
         return None, None
     raw_time = item.get(f.time)
     if f.time_regex and raw_time is not None:

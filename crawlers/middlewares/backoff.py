@@ -73,7 +73,10 @@ class BackoffRetryMiddleware:
         return await self._retry(request, f"http_{response.status}", ra) or response
 
     async def process_exception(self, request, exception, spider=None):
-        if not isinstance(exception, RETRY_EXCEPTIONS) or request.meta.get("dont_retry"):
+        # Scrapy >= 2.13 raises its own DownloadTimeoutError / DownloadConnectionRefusedError.
+        name = type(exception).__name__
+        retryable = isinstance(exception, RETRY_EXCEPTIONS) or "Timeout" in name or "Connection" in name
+        if not retryable or request.meta.get("dont_retry"):
             return None
         reason = "timeout" if "Timeout" in type(exception).__name__ else type(exception).__name__
         return await self._retry(request, reason, None)

@@ -283,7 +283,7 @@ def _heimao(p: SimPost) -> dict:
 def _reddit(p: SimPost) -> dict:
     return {"kind": "t3", "data": {
         "id": p.native_id, "name": f"t3_{p.native_id}", "title": _title(p), "selftext": p.text,
-        "selftext_html": f"&lt;div class=\"md\"&gt;&lt;p&gt;{html.escape(p.text)}&lt;/p&gt;&lt;/div&gt;",
+        "selftext_html": f'<!-- SC_OFF --><div class="md"><p>{_esc(p.text)}</p></div><!-- SC_ON -->',
         "created_utc": float(_ts(p.published_at)), "author": p.author_name, "score": p.likes,
         "num_comments": p.comments, "permalink": f"/r/shenzhen/comments/{p.native_id}/slug/", "subreddit": "shenzhen"}}
 

@@ -320,4 +320,4 @@ def test_fault_validation_and_unknown_platform(corpus):
     with pytest.raises(ValueError):
         Fault("explode")
     with pytest.raises(KeyError):
-        SimulatorServer(corpus, now=END).set_fault("tiktok", Fault("http500"))
+        SimulatorServer(corpus, now=END).set_fault("myspace", Fault("http500"))

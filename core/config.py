@@ -512,10 +512,8 @@ def _check_watchlists(w: Watchlists, gaz: Gazetteer, platforms: PlatformsFile | 
     for i, name in enumerate(w.keywords.streets):
         if name not in streets:
             out.append(ConfigProblem(str(path), f"keywords.streets[{i}]", f"'{name}' is not a gazetteer street"))
-    known = {p.name for p in platforms.platforms} if platforms else set()
-    for name in w.accounts:
-        if known and name not in known:
-            out.append(ConfigProblem(str(path), f"accounts.{name}", "no such platform in platforms.yaml"))
+    # Accounts of platforms absent from platforms.yaml are not an error: a deployment may
+    # trim the registry without editing the watchlist; they simply generate no query.
     return out
 
 

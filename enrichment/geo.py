@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 
 from core.config import Gazetteer
 from enrichment.matcher import Match, TermMatcher
@@ -92,6 +93,12 @@ class Locator:
             if word not in known:
                 pairs.append((word, ("blocker",)))
         self._matcher: TermMatcher[tuple] = TermMatcher(pairs)
+        # Geotags repeat ("发布于 广东" on most weibo posts): scan each distinct one once.
+        self._scan_geotag = lru_cache(maxsize=4096)(self._scan_geotag_uncached)
+
+    def _scan_geotag_uncached(self, geotag: str) -> tuple[str, list[Match[tuple]]]:
+        tag = normalize(geotag).text
+        return tag, self.scan(tag)
 
     def scan(self, text: str) -> list[Match[tuple]]:
         """Gazetteer mentions in normalized text, blockers dropped."""
@@ -205,8 +212,7 @@ class Locator:
 
         geotag_city = False
         if geotag:
-            tag = normalize(geotag).text
-            tag_matches = self.scan(tag)
+            tag, tag_matches = self._scan_geotag(geotag)
             if not tag_matches:
                 evidence.append(f"geotag:{tag[:20]}(weak)")
             for m in tag_matches:

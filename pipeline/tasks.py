@@ -6,7 +6,9 @@ overlap costs little and re-runs and backfills are safe.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from core.config import load_config
 from core.models import Window
@@ -34,3 +36,238 @@ def run_named_stage(name: str, start: datetime | None, end: datetime | None) -> 
         return run_stage(name, stages[name], store, config, interval_window(start, end)).counts
     finally:
         store.close()
+
+
+# --- Airflow: one crawl task per platform, coverage, asset-triggered processing, daily report ---
+
+class PlatformCrawlError(RuntimeError):
+    """A platform's crawl read nothing and failed (HTTP errors, crash): the task fails and retries.
+
+    A *blocked* platform (captcha, login wall) is not an error: its task succeeds and its coverage
+    record says why, because retrying a block within minutes only deepens it.
+    """
+
+
+def list_enabled_platforms() -> list[str]:
+    """Names of the enabled platforms in the registry, in registry order (read at run time)."""
+    config = load_config(Settings().config_dir)
+    return [p.name for p in config.platforms if p.enabled]
+
+
+def pool_name(platform: str) -> str:
+    """The Airflow pool capping one platform's concurrent crawls."""
+    from pipeline.airflow_policy import pool_for_platform
+    return pool_for_platform(platform)
+
+
+def platform_pools(slots: int = 1) -> dict[str, dict]:
+    """`airflow pools import` content: one pool per enabled platform, `slots` concurrent crawls each.
+
+    One slot by default: two crawls of the same platform would fight over its checkpoints and
+    double its request rate.
+    """
+    return {pool_name(name): {"slots": slots, "include_deferred": False,
+                              "description": f"Civic Radar: concurrent crawls of {name}"}
+            for name in list_enabled_platforms()}
+
+
+def _run_record(run) -> dict:
+    return {"query": run.query, "status": run.status, "pages": run.pages, "posts_new": run.posts_new,
+            "posts_updated": run.posts_updated, "errors": dict(run.errors),
+            "blocked_reason": run.blocked_reason, "alarms": list(run.alarms)}
+
+
+def crawl_platform(name: str, start: datetime | None, end: datetime | None) -> dict:
+    """Crawl one platform (every query) from its checkpoints back to the window start.
+
+    Returns its coverage (JSON-safe). Blocked or partly read: returned, the task succeeds.
+    Nothing read because of errors: raises `PlatformCrawlError` so Airflow retries this platform
+    alone; its coverage record (status error) is already in the store.
+    """
+    settings = Settings()
+    config = load_config(settings.config_dir)
+    config.platform(name)  # KeyError naming the platform when the registry no longer has it
+    store = Store.open(settings.db_url)
+    try:
+        captured: dict = {}
+
+        def stage(store_: Store, config_, window: Window) -> dict[str, int]:
+            from crawlers.stage import crawl
+            summary = crawl(store_, config_, window, platforms=[name], salt=settings.author_salt)
+            captured["runs"] = summary.runs
+            return {"posts_new": summary.posts_new, "posts_updated": summary.posts_updated,
+                    "runs": len(summary.runs), "pages": sum(r.pages for r in summary.runs),
+                    "blocked": sum(r.status == "blocked" for r in summary.runs),
+                    "failed": sum(r.status == "error" for r in summary.runs)}
+
+        run = run_stage(f"crawl:{name}", stage, store, config, interval_window(start, end))
+    finally:
+        store.close()
+    runs = captured["runs"]
+    statuses = {r.status for r in runs}
+    status = next((s for s in ("error", "blocked", "partial", "ok") if s in statuses), "ok")
+    result = {"platform": name, "status": status, **run.counts, "queries": [_run_record(r) for r in runs]}
+    if status == "error":
+        reasons = "; ".join(f"{r.query}: {r.blocked_reason or r.errors}" for r in runs if r.status == "error")
+        raise PlatformCrawlError(f"{name}: crawl read nothing ({reasons}); coverage recorded, will retry")
+    return result
+
+
+def crawl_coverage(platforms: list[str], since: datetime) -> dict:
+    """The newest coverage record per (platform, query) started since `since` (this DAG run).
+
+    Read from the store rather than from task results, so a platform whose task failed (and a
+    retry's earlier attempts) still shows up with its reason.
+    """
+    settings = Settings()
+    store = Store.open(settings.db_url)
+    try:
+        records = store.crawl_runs(limit=max(200, 50 * len(platforms)))
+    finally:
+        store.close()
+    since = since - timedelta(seconds=1)  # some backends keep whole seconds
+    wanted = set(platforms)
+    newest: dict[tuple[str, str], object] = {}
+    posts_new = posts_updated = 0
+    for r in records:  # newest first
+        if r.platform in wanted and r.started_at >= since:
+            posts_new += r.posts_new
+            posts_updated += r.posts_updated
+            newest.setdefault((r.platform, r.query), r)
+    per_platform: dict[str, dict] = {name: {"status": "not_run", "queries": []} for name in platforms}
+    for (platform, _), r in sorted(newest.items()):
+        per_platform[platform]["queries"].append(_run_record(r))
+    for entry in per_platform.values():
+        statuses = {q["status"] for q in entry["queries"]}
+        entry["status"] = next((s for s in ("error", "blocked", "partial", "ok") if s in statuses), "not_run")
+    return {"since": since.isoformat(), "posts_new": posts_new, "posts_updated": posts_updated,
+            "platforms": per_platform}
+
+
+def window_end(data_interval_end: datetime | None, asset_events: Iterable[tuple[datetime, dict]] | Any = (),
+               run_after: datetime | None = None) -> datetime:
+    """The end of the window a DAG run works on.
+
+    Scheduled or backfilled: its data interval end. Asset-triggered (no data interval): the newest
+    crawl window end named in the triggering events, else the newest event time, else the run's
+    `run_after`. Always a property of the run, never `now()`, so a re-run repeats the same window.
+    """
+    if data_interval_end is not None:
+        return data_interval_end
+    if hasattr(asset_events, "values"):  # Airflow's triggering_asset_events: asset -> [events]
+        asset_events = [(e.timestamp, e.extra) for events in asset_events.values() for e in events]
+    ends = []
+    for timestamp, extra in asset_events:
+        named = (extra or {}).get("window_end")
+        ends.append(datetime.fromisoformat(named) if named else timestamp)
+    if ends:
+        return max(ends)
+    if run_after is None:
+        raise ValueError("the run has no data interval, no triggering asset event and no run_after")
+    return run_after
+
+
+# --- the daily report ---------------------------------------------------------------------------
+
+OPEN_LEAD_STATUSES = ("new", "verified")
+OVERDUE_LISTED = 100
+
+
+def _coverage_summary(store: Store, config, window: Window) -> dict:
+    """Which platforms ran in the window, which were blocked or failed and why, which never ran."""
+    per: dict[str, dict] = {}
+    limit = 2000
+    while True:  # crawl_runs is newest first; widen until the window's start is covered
+        records = store.crawl_runs(limit=limit)
+        if len(records) < limit or records[-1].started_at < window.start:
+            break
+        limit *= 4
+    for r in records:
+        if not (window.start <= r.started_at < window.end):
+            continue
+        entry = per.setdefault(r.platform, {"runs": 0, "statuses": {}, "posts_new": 0, "pages": 0,
+                                            "reasons": {}, "last_status": r.status,
+                                            "last_run": r.finished_at.isoformat()})
+        entry["runs"] += 1
+        entry["statuses"][r.status] = entry["statuses"].get(r.status, 0) + 1
+        entry["posts_new"] += r.posts_new
+        entry["pages"] += r.pages
+        if r.status in ("blocked", "error") and r.blocked_reason:
+            entry["reasons"][r.blocked_reason] = entry["reasons"].get(r.blocked_reason, 0) + 1
+    enabled = [p.name for p in config.platforms if p.enabled]
+    return {
+        "platforms": dict(sorted(per.items())),
+        "ran": sorted(per),
+        "blocked": sorted(n for n, e in per.items() if e["statuses"].get("blocked")),
+        "failed": sorted(n for n, e in per.items() if e["statuses"].get("error")),
+        "not_run": [n for n in enabled if n not in per],
+    }
+
+
+def _overdue_leads(store: Store, config, as_of: datetime) -> dict:
+    """Open leads (new or verified) first seen longer ago than `overdue_lead_hours` before `as_of`."""
+    hours = config.radar.overdue_lead_hours
+    deadline = as_of - timedelta(hours=hours)
+    overdue = []
+    for status in OPEN_LEAD_STATUSES:
+        offset = 0
+        while True:
+            _, page = store.list_leads(status=status, limit=500, offset=offset)
+            overdue += [lead for lead in page if lead.first_seen <= deadline]
+            if len(page) < 500:
+                break
+            offset += 500
+    overdue.sort(key=lambda lead: (lead.first_seen, lead.id))
+    return {
+        "deadline_hours": hours,
+        "as_of": as_of.isoformat(),
+        "count": len(overdue),
+        "by_status": {s: sum(lead.status == s for lead in overdue) for s in OPEN_LEAD_STATUSES},
+        "leads": [{"id": lead.id, "status": str(lead.status), "title": lead.title, "category": lead.category,
+                   "district": lead.district, "unit": lead.unit, "urgent": lead.urgent,
+                   "priority": round(lead.priority, 4), "first_seen": lead.first_seen.isoformat(),
+                   "last_seen": lead.last_seen.isoformat(),
+                   "hours_open": round((as_of - lead.first_seen).total_seconds() / 3600, 1)}
+                  for lead in overdue[:OVERDUE_LISTED]],
+    }
+
+
+def _trends_section(store: Store, config, window: Window) -> dict | None:
+    """Class cases and spikes from `clustering.trends.trends(store, config, window)` when that
+    module exists (it is being built); None (section left out) until then."""
+    try:
+        from clustering import trends as trends_module
+    except ImportError:
+        return None
+    fn = getattr(trends_module, "trends", None)
+    if fn is None:
+        return None
+    return fn(store, config, window)
+
+
+def daily_report(start: datetime | None, end: datetime | None) -> dict:
+    """The report for [start, end): coverage, overdue leads and, when available, class-case trends
+    and spikes. Written to $RADAR_HOME/reports/<start date>.json (overwritten on a re-run) and returned."""
+    import json
+    if start is None or end is None:
+        raise ValueError("the daily report needs a data interval; run it from a scheduled or triggered DAG run")
+    settings = Settings()
+    config = load_config(settings.config_dir)
+    window = Window(start, end)
+    store = Store.open(settings.db_url)
+    try:
+        report: dict = {"window": {"start": start.isoformat(), "end": end.isoformat()},
+                        "coverage": _coverage_summary(store, config, window),
+                        "overdue_leads": _overdue_leads(store, config, end)}
+        trends = _trends_section(store, config, window)
+        if trends is not None:
+            report["trends"] = trends
+    finally:
+        store.close()
+    out = settings.home / "reports" / f"{start.date().isoformat()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, ensure_ascii=False, indent=2, default=str)
+    out.write_text(text, encoding="utf-8")
+    report = json.loads(text)  # what was stored, JSON-safe for XCom
+    report["path"] = str(out.resolve())
+    return report

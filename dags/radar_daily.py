@@ -1,0 +1,51 @@
+"""
+### Civic Radar: daily report
+
+Daily, for the previous day (its data interval): **coverage** (which platforms ran, which were
+blocked or failed and why, which never ran), **overdue leads** (open leads first seen longer
+ago than `overdue_lead_hours` in `config/radar.yaml`, as of the interval end), and the
+**class-case trends and spikes** from `clustering.trends` once that module exists.
+
+The report is written to `$RADAR_HOME/reports/<date>.json` (a re-run overwrites it with the
+same content) and returned as the task's XCom.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+
+DEFAULT_ARGS = {
+    "owner": "civic-radar",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(minutes=30),
+}
+
+
+@dag(
+    dag_id="radar_daily",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["civic-radar", "report"],
+    doc_md=__doc__,
+)
+def radar_daily():
+    @task
+    def daily_report(data_interval_start=None, data_interval_end=None) -> dict:
+        from pipeline.tasks import daily_report as report
+        return report(data_interval_start, data_interval_end)
+
+    daily_report()
+
+
+radar_daily()
+
+if __name__ == "__main__":
+    radar_daily().test()

@@ -1,0 +1,66 @@
+"""
+### Civic Radar: process new posts into leads
+
+Data-aware: runs whenever `radar_crawl` updates the asset `radar://posts`.
+**enrich** (relevance, category, place, routing) → **cluster** (dedup, fold posts into leads
+with stable ids, score their priority). Delivery to the work-order system will be the next
+stage in `PROCESS_STAGES` when the work-order outbox lands.
+
+Each task runs one `pipeline` stage over a window ending at the run's data interval end (a
+backfill or manual run) or at the crawl window named by the triggering asset events, looking
+back `pipeline.tasks.LOOKBACK_DAYS` because posts arrive late. Stages upsert keyed by stable
+ids, so re-runs, overlapping windows and backfills change nothing that is already right.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, chain, dag, get_current_context, task
+
+POSTS = Asset("radar://posts")
+
+#: The processing chain, in order; each name is a stage of `pipeline.tasks.run_named_stage`.
+#: Scoring is part of "cluster". Hook for delivery: append "deliver" here once
+#: run_named_stage knows it (the work-order outbox issue).
+PROCESS_STAGES = ["enrich", "cluster"]
+
+DEFAULT_ARGS = {
+    "owner": "civic-radar",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=15),
+    "execution_timeout": timedelta(minutes=45),
+}
+
+
+def _stage_task(name: str):
+    @task(task_id=name)
+    def run(data_interval_end=None) -> dict:
+        from pipeline.tasks import run_named_stage, window_end
+        context = get_current_context()
+        end = window_end(data_interval_end, context.get("triggering_asset_events") or (),
+                         context["dag_run"].run_after)
+        return run_named_stage(name, None, end)
+    return run()
+
+
+@dag(
+    dag_id="radar_process",
+    schedule=[POSTS],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["civic-radar", "processing"],
+    doc_md=__doc__,
+)
+def radar_process():
+    chain(*[_stage_task(name) for name in PROCESS_STAGES])
+
+
+radar_process()
+
+if __name__ == "__main__":
+    radar_process().test()

@@ -9,6 +9,18 @@ posted about (a heap of at most a few days of problems), never by `n_posts`.
 About 60 % of posts are about real problems (about n_posts / 8 problems, 2-8 posts each, on
 several platforms, by different people, with weibo reposts and quotes and some cross-posted
 copies); about 40 % are noise, including traps that name a real place but report no problem.
+
+A problem is what a desk analyst would call one: ONE specific issue of its type (templates.ISSUES,
+e.g. road_damage/井盖松动) at ONE named place of the gazetteer (a road, estate, landmark, metro
+station or community; its street and district follow), with a sub-location fixed for the problem.
+Its posts paraphrase that issue there; at most one post of a problem of six or more posts names
+only the street. Two problems with the same issue at the same place never come within
+BLOCK_SECONDS (10 days) of each other, and the generator avoids the same issue in the same street
+within that time too (re-drawing the place, so another street when this one is taken). Only when
+every place of an issue is taken (corpora far larger than the gazetteer, e.g. 1M posts in 14
+days) does a problem get a finer place that all its posts name (a building, exit or house
+number, templates.SUB_SPOT), unique among the open problems of that issue at that place. The
+bookkeeping keeps only problems of the last BLOCK_SECONDS plus their spread.
 """
 from __future__ import annotations
 
@@ -50,6 +62,8 @@ COPY_SHARE = 0.15                   # later posts that cross-post an earlier tex
 WEIBO_ID_BASE = 5_100_000_000_000_000   # 16 digits, grows with time like real mids
 FORUM_TID_BASE = 30_000_000
 WEIBO_UID_BASE = 5_000_000_000
+BLOCK_SECONDS = 10 * 86400          # no same issue at the same place (or street) within this
+STREET_ONLY_MIN_POSTS = 6           # a problem needs this many posts before one may omit its place
 
 # noise kind -> (share of noise, platform weights weibo/forum/rss)
 _NOISE: tuple[tuple[str, float, tuple[float, float, float]], ...] = (
@@ -95,6 +109,9 @@ class Truth:
     category: str | None      # a CATEGORIES value; None for noise
     district: str | None
     street: str | None
+    issue: str | None = None  # the problem's specific issue (templates.Issue.key); None for noise
+    place: str | None = None  # the gazetteer place it is at; None for noise
+    spot: str | None = None   # a finer place all its posts name (templates.SUB_SPOT), rarely set
 
 
 @dataclass(frozen=True)
@@ -136,15 +153,45 @@ def _load_world(path: str) -> World:
     return World(tuple(streets), tuple(places), tuple(d_alias))
 
 
+# Keys of the "taken until" book: small ints hash fast. Plain place keys are even, street keys
+# odd (both < _FINE); a finer place is _FINE * (1 + place key) + its SUB_SPOT index.
+_FINE = 1 << 20
+
+
+@lru_cache(maxsize=4)
+def _issue_places(world: World) -> dict[str, tuple[tuple[Spot, int, int], ...]]:
+    """Issue key -> (place, place key, street key or -1) of the named places it can happen at."""
+    out = {}
+    streets: dict[tuple[str, str, str], int] = {}
+    n = 0
+    for issues in T.ISSUES.values():
+        for issue in issues:
+            fit = tuple(p for p in world.places if issue.kinds is None or p.kind in issue.kinds)
+            rows = []
+            for p in fit or world.places:
+                n += 1
+                skey = -1 if p.street is None else streets.setdefault(
+                    (issue.key, p.district, p.street), 2 * len(streets) + 1)
+                rows.append((p, 2 * n, skey))
+            out[issue.key] = tuple(rows)
+    return out
+
+
 class _Problem:
     """A problem being posted about; lives in the heap until its last post is out."""
-    __slots__ = ("pid", "ptype", "category", "spot", "dues", "weibo", "texts", "used", "platforms")
+    __slots__ = ("pid", "ptype", "category", "issue", "spot", "sub", "forced", "vague", "dues",
+                 "weibo", "texts", "used", "platforms")
 
-    def __init__(self, pid: str, ptype: str, spot: Spot, dues: list[float]) -> None:
+    def __init__(self, pid: str, ptype: str, issue: T.Issue, spot: Spot, sub: str, forced: bool,
+                 dues: list[float]) -> None:
         self.pid = pid
         self.ptype = ptype
         self.category = CATEGORIES[ptype]
-        self.spot = spot
+        self.issue = issue
+        self.spot = spot                               # always a named place
+        self.sub = sub                                 # fixed sub-location ("" = none)
+        self.forced = forced                           # sub is a SUB_SPOT every post names
+        self.vague = 1 if len(dues) >= STREET_ONLY_MIN_POSTS and spot.street else 0  # street-only posts left
         self.dues = dues                               # ascending due times of posts still to come
         self.weibo: list[tuple[str, str, str]] = []    # (native_id, author_name, text) of originals
         self.texts: list[tuple[str, str | None, str, int]] = []   # (platform, title, text, uid)
@@ -170,6 +217,11 @@ class _Generator:
         self.start_ts = self.end_ts - days * 86400
         self.world = world
         self.n_problems = 0
+        self.issue_places = _issue_places(world)
+        # place / street / finer-place key (see _FINE) -> time until which it is taken
+        self.busy: dict[int, float] = {}
+        self.prune_at = 1024
+        self.saturated: set[str] = set()
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -246,27 +298,28 @@ class _Generator:
             return w.places[int(rng.random() * len(w.places))]
         return w.streets[int(rng.random() * len(w.streets))]
 
-    def _loc(self, spot: Spot) -> tuple[str, bool]:
-        """A location phrase, and whether it names the place (so a place-specific spot fits)."""
+    def _loc(self, spot: Spot, named: bool = True) -> str:
+        """A location phrase: the place, sometimes with its street and/or district; or, when not
+        `named` (or a bare street), only the street."""
         r = self.rng.random()
         d, da, s, sa, p = spot.district, spot.district_alias, spot.street, spot.street_alias, spot.place
-        if p is None:
-            return ((d + s) if r < 0.4 else s if r < 0.65 else (da + sa) if r < 0.85 else (d + sa)), False
+        if p is None or (not named and s is not None):
+            return (d + s) if r < 0.4 else s if r < 0.65 else (da + sa) if r < 0.85 else (d + sa)
         if p.startswith(da):    # 福田红树林…: never "福田福田红树林"
             da = d = ""
         if s is None:
-            return (p if r < 0.5 else (d + p) if r < 0.8 else (da + p)), True
-        if r < 0.25:
-            return d + s + p, True
-        if r < 0.45:
-            return s + p, True
-        if r < 0.65:
-            return p, True
-        if r < 0.78:
-            return da + p, True
+            return p if r < 0.5 else (d + p) if r < 0.8 else (da + p)
+        if sa and p.startswith(sa):
+            sa = ""
+        if r < 0.2:
+            return d + s + p
+        if r < 0.38:
+            return s + p
+        if r < 0.73:
+            return p
         if r < 0.88:
-            return sa + p, True
-        return (d + s) if r < 0.95 else s, False
+            return da + p
+        return sa + p
 
     def _decorate_weibo(self, text: str, spot: Spot | None) -> str:
         rng = self.rng
@@ -303,28 +356,93 @@ class _Generator:
                       for _ in range(k))
         dues[0] = ts
         ptype = PROBLEM_TYPES[int(rng.random() * len(PROBLEM_TYPES))]
-        return _Problem(f"P{self.n_problems:06d}", ptype, self._pick_spot(rng.random() < 0.75), dues)
+        issues = T.ISSUES[ptype]
+        issue = issues[int(rng.random() * len(issues))]
+        # (a day more: a post can come out a little after it is due)
+        spot, sub, forced = self._claim_place(issue.key, ts, dues[-1] + BLOCK_SECONDS + 86400)
+        return _Problem(f"P{self.n_problems:06d}", ptype, issue, spot, sub, forced, dues)
 
-    def _problem_text(self, pr: _Problem) -> tuple[str, str]:
-        """A fresh wording (title, body) of the problem, avoiding templates already used."""
+    def _claim_place(self, ik: str, ts: float, until: float) -> tuple[Spot, str, bool]:
+        """A place for a new problem of issue `ik` starting at `ts`, taken until `until`: first a
+        place whose street has no such problem open, then any place with none open, and only when
+        all are taken a finer SUB_SPOT of a place. Returns (place, sub-location, forced)."""
+        rng, busy = self.rng, self.busy
+        places = self.issue_places[ik]
+        n = len(places)
+        # An issue whose places were all taken last time gets only a short look before the finer
+        # places (keeps a saturated corpus fast); a plain place found clears the mark.
+        saturated = ik in self.saturated
+        for tries, street_too in (((0, True), (4, False)) if saturated else ((10, True), (20, False))):
+            for _ in range(tries):
+                spot, pkey, skey = places[int(rng.random() * n)]
+                if busy.get(pkey, 0.0) > ts or (street_too and busy.get(skey, 0.0) > ts):
+                    continue
+                subs = T.SPOT[spot.kind]
+                self.saturated.discard(ik)
+                self._take(pkey, skey, until, ts)
+                return spot, subs[int(rng.random() * len(subs))], False
+        self.saturated.add(ik)
+        for tries in range(256):
+            spot, pkey, skey = places[int(rng.random() * n)]
+            subs = T.SUB_SPOT[spot.kind or "landmark"]
+            j = int(rng.random() * len(subs))
+            fkey = _FINE * (1 + pkey) + j
+            if tries == 255:    # a house number unique to this problem: the finer places ran out
+                fkey, sub = -1 - self.n_problems, f"{self.n_problems}号"
+            if busy.get(fkey, 0.0) <= ts:
+                busy[fkey] = until
+                # keep the bare place taken too, so no plain problem opens beside this one
+                self._take(pkey, skey, until, ts)
+                return spot, subs[j] if tries < 255 else sub, True
+        raise AssertionError("unreachable: the last sub-location is unique")
+
+    def _take(self, pkey: int, skey: int, until: float, ts: float) -> None:
+        busy = self.busy
+        if busy.get(pkey, 0.0) < until:
+            busy[pkey] = until
+        if skey >= 0 and busy.get(skey, 0.0) < until:
+            busy[skey] = until
+        if len(busy) > self.prune_at:       # amortised O(1): memory stays O(open problems)
+            self.busy = {k: v for k, v in busy.items() if v > ts}
+            self.prune_at = max(1024, 2 * len(self.busy))
+
+    def _problem_text(self, pr: _Problem, want_title: bool) -> tuple[str | None, str, bool]:
+        """A fresh wording (title, body, names the place) of the problem's issue at its place,
+        avoiding wordings already used. Only the street (no place) in at most `pr.vague` later
+        posts."""
         rng = self.rng
-        bodies = T.PROBLEM_BODIES[pr.ptype]
-        idx = int(rng.random() * len(bodies))
-        while idx in pr.used and len(pr.used) < len(bodies):
-            idx = (idx + 1) % len(bodies)
+        issue = pr.issue
+        nb, nf = len(issue.bodies), len(T.FRAMES)
+        total = nb + nf * len(issue.whats)
+        idx = int(rng.random() * total)
+        while idx in pr.used and len(pr.used) < total:
+            idx = (idx + 1) % total
         pr.used.add(idx)
-        loc, named = self._loc(pr.spot)
-        spots = T.SPOT[pr.spot.kind if named else None]
-        detail = T.DETAIL.get(pr.ptype)
+        named = True
+        if pr.vague and pr.texts and rng.random() < 0.35:
+            named = False
+            pr.vague -= 1
+        if not named:
+            spot = T.SPOT[None][int(rng.random() * len(T.SPOT[None]))]
+        elif pr.forced or rng.random() < 0.7:
+            spot = pr.sub
+        else:
+            spot = ""
         slots = {
-            "loc": loc, "spot": spots[int(rng.random() * len(spots))],
+            "loc": self._loc(pr.spot, named), "spot": spot,
             "dur": T.DUR[int(rng.random() * len(T.DUR))], "when": T.WHEN[int(rng.random() * len(T.WHEN))],
-            "harm": T.HARM[pr.ptype][int(rng.random() * len(T.HARM[pr.ptype]))],
+            "harm": issue.harms[int(rng.random() * len(issue.harms))],
             "ask": T.ASK[int(rng.random() * len(T.ASK))],
-            "x": detail[int(rng.random() * len(detail))] if detail else "",
+            "what": issue.whats[(idx - nb) // nf] if idx >= nb else "",
         }
-        titles = T.PROBLEM_TITLES[pr.ptype]
-        return titles[int(rng.random() * len(titles))].format(**slots), bodies[idx].format(**slots)
+        body = (issue.bodies[idx] if idx < nb else T.FRAMES[(idx - nb) % nf]).format(**slots)
+        if rng.random() < 0.2:
+            body = T.FEELINGS[int(rng.random() * len(T.FEELINGS))] + body
+        if not want_title:
+            return None, body, named
+        if pr.forced and named:
+            slots["loc"] += pr.sub      # a finer place is in every title too
+        return issue.titles[int(rng.random() * len(issue.titles))].format(**slots), body, named
 
     def _problem_post(self, pr: _Problem, i: int, ts: float) -> tuple[SimPost, Truth]:
         rng = self.rng
@@ -332,6 +450,7 @@ class _Generator:
         uid = 1 + int(rng.random() * 3_000_000)
         kind = "problem"
         reposted = None
+        named = True
         r = rng.random()
         if pr.texts and r < COPY_SHARE:
             # Cross-posting: the same (or nearly the same) words on another platform.
@@ -364,7 +483,7 @@ class _Generator:
             if len(pr.platforms) == 1 and platform == pr.platforms[0] and rng.random() < 0.8:
                 # Most problems reach a second platform: people cross the fence.
                 platform = PLATFORMS[(PLATFORMS.index(platform) + 1 + int(rng.random() * 2)) % 3]
-            title, text = self._problem_text(pr)
+            title, text, named = self._problem_text(pr, platform != "weibo")
             if platform == "weibo":
                 title = None
                 text = self._decorate_weibo(text, spot)
@@ -375,12 +494,13 @@ class _Generator:
                 text += "\n各位邻居有遇到同样情况的吗？"
             text = self._variant(text)
         post = self._post(platform, i, ts, uid, title, text, 2.0, reposted)
-        if kind == "problem":
+        if kind == "problem" and named:     # nobody copies or quotes a post without the place
             pr.texts.append((platform, title, text, uid))
             if platform == "weibo":
                 pr.weibo.append((post.native_id, post.author_name, text))
         pr.platforms.append(platform)
-        return post, Truth(post.post_id, True, pr.pid, kind, pr.category, spot.district, spot.street)
+        return post, Truth(post.post_id, True, pr.pid, kind, pr.category, spot.district, spot.street,
+                           pr.issue.key, spot.place, pr.sub if pr.forced else None)
 
     # -- noise ----------------------------------------------------------------------------
 

@@ -1,138 +1,239 @@
-"""Text templates for the synthetic corpus: several wordings per problem type, noise of every
-kind, and the small vocabularies the templates draw from.
+"""Text templates for the synthetic corpus: for each problem type its specific issues (each with
+several wordings), noise of every kind, and the small vocabularies the templates draw from.
 
-Contract: every problem template uses only the slots {loc} {spot} {dur} {when} {harm} {ask}
-{x} (x = a type-specific detail such as the noise source or the shop), so corpus.py can fill any
-of them with one `str.format` call. Noise templates use {place} {street} {district} {n} {k} {c}
-{x}. Wording is deliberately varied (colloquial, reporter style, terse) so repeated posts about
-one problem read like different people wrote them.
+Contract: every problem template (FRAMES, Issue.bodies, Issue.titles) uses only the slots {loc}
+{spot} {dur} {when} {harm} {ask} {what}, so corpus.py can fill any of them with one `str.format`
+call; an Issue's whats and harms have no slots. Noise templates use {place} {street} {district}
+{n} {k} {c} {x}. Wording is deliberately varied (colloquial, reporter style, terse) so repeated
+posts about one problem read like different people wrote them, while all of them tell the same
+issue at the same place.
 """
 from __future__ import annotations
 
-# --- problem types -------------------------------------------------------------------------
+from typing import NamedTuple
 
-PROBLEM_BODIES: dict[str, tuple[str, ...]] = {
+# --- problem types -------------------------------------------------------------------------
+#
+# A problem is one specific issue (an `Issue` of its type) at one specific place. Every post
+# about it paraphrases that issue: a frame (FRAMES) around one of the issue's `whats`, with one
+# of its `harms` (who is hurt, how), or one of its own `bodies`. Issue vocabulary stays inside
+# the type's category of config/categories.yaml (盲道 and 护栏 are 交通运输, so they are road
+# damage; a 公厕 is 城市管理, so it is a sanitation issue).
+
+ROAD, ESTATE, METRO, LANDMARK, COMMUNITY = "road", "estate", "metro", "landmark", "community"
+_HOMES = frozenset({ESTATE, COMMUNITY})
+_PUBLIC = frozenset({ROAD, METRO, LANDMARK, COMMUNITY})
+_NOT_ROAD = frozenset({ESTATE, METRO, LANDMARK, COMMUNITY})
+
+
+class Issue(NamedTuple):
+    key: str                          # unique over all types: what the problem is, e.g. "井盖松动"
+    kinds: frozenset[str] | None      # place kinds it happens at (None = any)
+    whats: tuple[str, ...]            # clause describing it, fits every FRAMES entry
+    harms: tuple[str, ...]
+    titles: tuple[str, ...]
+    bodies: tuple[str, ...] = ()      # extra whole-post wordings
+
+
+ISSUES: dict[str, tuple[Issue, ...]] = {
     "road_damage": (
-        "{loc}{spot}有个大坑，{harm}，{ask}",
-        "{when}路过{loc}{spot}，路面坑坑洼洼的，{dur}了都没人修，{harm}",
-        "{loc}{spot}的路面塌陷了一块，{harm}，{ask}！",
-        "{loc}{spot}井盖松动，车一压就哐哐响，{harm}，{ask}",
-        "吐槽一下{loc}的路，{spot}到处是坑，下雨就积水，{harm}。{ask}",
-        "{loc}{spot}修路挖开以后一直没填平，{dur}了，{harm}",
-        "有人知道{loc}{spot}那个坑什么时候修吗？{harm}",
+        Issue("大坑", None,
+              ("路面有个大坑", "路中间一个大坑，越来越大", "路面坑坑洼洼的，有个大坑"),
+              ("好几辆电动车在坑里摔了", "晚上骑车特别危险", "车子过去底盘都刮了", "已经有人摔伤了"),
+              ("{loc}路面有大坑，谁来管管？", "{loc}的大坑{dur}没人修"),
+              ("有人知道{loc}{spot}那个大坑什么时候修吗？{harm}",)),
+        Issue("井盖松动", None,
+              ("井盖松动了，车一压就哐哐响", "有个井盖松了，踩上去会翘起来", "路面井盖松动，一直晃"),
+              ("半夜车压过去响得吓人", "小孩踩上去差点掉下去", "电动车压过去差点翻车", "路过都得绕着走"),
+              ("{loc}井盖松动太危险", "{loc}松动的井盖谁来修？")),
+        Issue("路面塌陷", None,
+              ("路面塌陷了一块", "路面突然塌下去一大块", "路面下沉塌陷，已经开裂"),
+              ("车辆只能绕行", "塌陷越来越大", "行人差点踩空", "旁边的车都不敢靠近"),
+              ("{loc}路面塌陷{dur}没人修", "{loc}道路塌陷，太危险了")),
+        Issue("修路未填平", None,
+              ("修路挖开以后一直没填平", "道路挖开了又不填平，坑洼一片", "修路挖的沟没填平，就用铁板盖着"),
+              ("车辆经过颠得厉害", "行人只能踩着泥走", "早高峰堵车更严重了", "骑车经过差点摔"),
+              ("{loc}修路挖开不填平", "{loc}道路挖开{dur}没人管")),
+        Issue("盲道被破坏", _PUBLIC,
+              ("盲道被破坏得不成样子", "盲道砖块碎了一地，还断了好几截", "盲道坑坑洼洼，断断续续"),
+              ("视障朋友根本没法走", "推婴儿车都容易卡住", "老人走路很容易绊倒"),
+              ("{loc}盲道被破坏", "{loc}的盲道谁来修？")),
+        Issue("护栏断裂", frozenset({ROAD, METRO, LANDMARK}),
+              ("道路护栏断了好几截", "护栏被撞断了，歪在路边", "路边的护栏断裂倒地"),
+              ("行人随时可能被车刮到", "电动车直接从缺口穿过去", "晚上看不见容易撞上"),
+              ("{loc}护栏断裂没人修", "{loc}道路护栏被撞断")),
     ),
     "illegal_parking": (
-        "{loc}{spot}天天有车乱停，{harm}，{ask}",
-        "{when}{loc}{spot}又被违停车辆堵死了，{harm}",
-        "{loc}{spot}人行道上停满了车，{harm}，交警能不能来贴条？",
-        "{loc}{spot}占道停车太严重了，{dur}了一直这样，{harm}。{ask}",
-        "有没有人管管{loc}的乱停车？{spot}消防通道都被占了，{harm}",
-        "{loc}{spot}僵尸车停了{dur}没人挪，{harm}，{ask}",
+        Issue("人行道违停", _PUBLIC,
+              ("人行道上停满了车", "天天有车违停在人行道上", "人行道被乱停的车占满了"),
+              ("行人只能走机动车道", "推婴儿车都没法走", "老人只能从车缝里挤过去"),
+              ("{loc}人行道停满车", "投诉{loc}人行道违停"),
+              ("{loc}{spot}人行道上停满了车，{harm}，交警能不能来贴条？",)),
+        Issue("僵尸车", None,
+              ("有辆僵尸车停了好久没人挪", "好几辆僵尸车占着车位，轮胎都瘪了", "僵尸车停在路边一直没人挪车"),
+              ("占着车位别人都没法停车", "车身全是灰，还招蚊子", "看着又脏又危险"),
+              ("{loc}僵尸车{dur}没人管", "{loc}的僵尸车谁来拖走？")),
+        Issue("占道停车堵路", frozenset({ROAD, COMMUNITY, LANDMARK, METRO}),
+              ("路边双排停车，占道停车太严重", "车辆乱停乱放把路堵死了", "一到晚上就有车占道停车"),
+              ("公交车都过不去", "早高峰堵得一动不动", "出入口被堵得死死的"),
+              ("{loc}乱停车堵路", "{loc}占道停车严重")),
     ),
     "noise": (
-        "{loc}{spot}{x}，{when}吵得根本睡不着，{ask}",
-        "{when}{loc}{x}，{dur}了，{harm}，{ask}",
-        "{loc}{spot}{x}，噪音太大了，{harm}",
-        "凌晨了{loc}{spot}还是{x}，{harm}，有没有人管？",
-        "住在{loc}的苦啊，{x}，{harm}。{ask}",
+        Issue("酒吧噪音", frozenset({ROAD, LANDMARK, COMMUNITY, METRO}),
+              ("酒吧音乐震天响，吵到凌晨", "几家酒吧每晚音响开得特别大", "酒吧街每天半夜还在放音乐，太吵了"),
+              ("老人小孩都休息不好", "第二天还要上班", "人都快神经衰弱了"),
+              ("{loc}酒吧噪音扰民", "求助：{loc}酒吧太吵了")),
+        Issue("广场舞噪音", frozenset({ESTATE, COMMUNITY, LANDMARK}),
+              ("广场舞音响开得特别大，噪音扰民", "每晚跳广场舞，音响吵得不行", "广场舞大音响从七点吵到十点"),
+              ("孩子要高考了", "孩子写作业都没法集中", "上夜班的人白天也睡不了"),
+              ("{loc}广场舞噪音扰民", "{loc}广场舞音响太吵")),
+        Issue("工地夜间施工", None,
+              ("工地夜间施工，噪音很大", "工地半夜施工，打桩声吵得睡不着", "工地通宵施工，机器轰鸣"),
+              ("整栋楼都在投诉", "第二天还要上班", "老人小孩都休息不好"),
+              ("{loc}工地夜间施工扰民", "{loc}半夜施工噪音谁来管")),
+        Issue("炸街", frozenset({ROAD, COMMUNITY, LANDMARK}),
+              ("天天有车炸街，轰鸣声吵死人", "半夜有摩托车炸街", "改装车炸街，轰鸣一阵接一阵"),
+              ("孩子都被吓醒了", "人都快神经衰弱了", "一晚上被吵醒好几次"),
+              ("{loc}深夜炸街扰民", "{loc}炸街噪音太吵")),
+        Issue("夜宵摊噪音", frozenset({ROAD, COMMUNITY, ESTATE, METRO}),
+              ("夜宵摊吵到凌晨两三点", "夜宵摊划拳喝酒，吵得睡不着", "楼下夜宵摊每晚都很吵"),
+              ("第二天还要上班", "老人小孩都休息不好", "窗户关上都没用"),
+              ("{loc}夜宵摊噪音扰民", "{loc}夜宵摊太吵了")),
     ),
     "garbage": (
-        "{loc}{spot}垃圾堆成山，{harm}，{ask}",
-        "{loc}{spot}的垃圾桶{dur}没人清理了，{harm}",
-        "{when}经过{loc}{spot}，垃圾满地，{harm}，{ask}",
-        "{loc}{spot}有人乱倒建筑垃圾，{harm}，{ask}",
-        "{loc}{spot}垃圾分类点满了溢出来，{dur}都这样，{harm}",
+        Issue("垃圾堆积", None,
+              ("垃圾堆成山，没人清运", "垃圾桶满了溢出来，没人清理", "生活垃圾堆积如山"),
+              ("垃圾越堆越多", "苍蝇蚊子到处飞", "老鼠都出来了", "天一热味道更大"),
+              ("{loc}垃圾无人清理", "{loc}垃圾堆积没人清运")),
+        Issue("乱倒建筑垃圾", None,
+              ("有人乱倒建筑垃圾", "建筑垃圾渣土随便堆放", "装修的建筑垃圾倒得到处都是"),
+              ("灰尘到处飞", "路都被占了一半", "越堆越多"),
+              ("{loc}乱倒建筑垃圾", "{loc}建筑垃圾堆放没人管")),
+        Issue("公厕脏乱", _PUBLIC,
+              ("公厕脏乱差，好久没人打扫", "公厕脏乱差，地上全是污渍", "公共厕所脏乱差，没人打扫"),
+              ("路过都要捂鼻子", "游客都不敢进去", "蚊虫到处飞"),
+              ("{loc}公厕脏乱差", "{loc}公厕没人打扫")),
     ),
     "streetlight": (
-        "{loc}{spot}的路灯坏了{dur}，晚上黑漆漆的，{harm}，{ask}",
-        "{loc}{spot}一排路灯都不亮，{harm}",
-        "{when}走{loc}{spot}，路灯一闪一闪的，{harm}，{ask}",
-        "{loc}{spot}路灯{dur}不亮了，{harm}。{ask}",
-        "为什么{loc}{spot}晚上一盏灯都没有？{harm}",
+        Issue("路灯不亮", None,
+              ("路灯不亮，晚上黑漆漆的", "一排路灯都不亮", "晚上一盏灯都没有，路灯全坏了"),
+              ("女生晚上回家很害怕", "晚上骑车看不清路", "差点撞到人"),
+              ("{loc}路灯不亮", "{loc}晚上一片漆黑，路灯坏了")),
+        Issue("路灯闪烁", None,
+              ("路灯坏了，一闪一闪的", "路灯坏了，忽明忽暗一直闪", "几盏路灯坏了，不停地闪"),
+              ("晃得眼睛难受", "开车经过很不安全", "看着怪吓人的"),
+              ("{loc}路灯一直闪", "{loc}路灯忽明忽暗")),
+        Issue("路灯杆歪斜", frozenset({ROAD, COMMUNITY, LANDMARK, METRO}),
+              ("路灯杆被撞歪了", "有根路灯杆歪得厉害，随时要倒", "路灯杆倾斜，底座都松了"),
+              ("随时可能砸到人", "行人都绕着走", "刮风的时候晃得厉害"),
+              ("{loc}路灯杆歪斜", "{loc}路灯杆快倒了")),
     ),
     "fire_hazard": (
-        "{loc}{spot}楼道里堆满杂物，还有电动车在楼道充电，{harm}，{ask}",
-        "{loc}{spot}飞线充电太普遍了，{harm}",
-        "{loc}{spot}消防通道被堵死，{harm}，{ask}",
-        "{loc}{spot}的消防栓坏了{dur}，灭火器也过期了，{harm}",
-        "{when}看到{loc}{spot}有人私拉电线给电动车充电，{harm}，{ask}",
+        Issue("飞线充电", _HOMES,
+              ("电动车飞线充电，楼道充电太普遍了", "有人私拉电线给电动车充电", "楼道里全是电动车充电的插线板"),
+              ("万一着火后果不堪设想", "出了事谁负责", "一旦起火人都跑不出来"),
+              ("{loc}飞线充电太危险", "{loc}楼道充电消防隐患")),
+        Issue("消防通道堵塞", frozenset({ESTATE, COMMUNITY, LANDMARK}),
+              ("消防通道被杂物堵死", "安全出口和消防通道堆满杂物", "消防通道上堆满纸箱和旧家具"),
+              ("万一着火消防车根本进不来", "太危险了", "一旦起火人都跑不出来"),
+              ("{loc}消防通道被堵", "{loc}消防通道堆满杂物")),
+        Issue("消防设施失效", _NOT_ROAD,
+              ("消防栓坏了，灭火器也过期了", "灭火器全过期了，消防栓没水", "消防设施形同虚设，灭火器都是空的"),
+              ("真着火了怎么办", "消防隐患太大了", "出了事谁负责"),
+              ("{loc}消防栓损坏灭火器过期", "{loc}消防设施失效")),
     ),
     "water_leak": (
-        "{loc}{spot}水管爆了，{harm}，{ask}",
-        "{loc}{spot}地下一直在冒水，{dur}了，{harm}",
-        "{loc}{spot}停水{dur}了也没通知，{harm}，{ask}",
-        "{when}{loc}{spot}自来水管破裂，{harm}",
-        "{loc}{spot}下水道堵了污水倒灌，{harm}，{ask}",
+        Issue("水管爆裂", None,
+              ("水管爆了，水哗哗地流", "自来水管破裂，地下一直冒水", "爆管了，水漫了一地"),
+              ("白白浪费好多水", "路面都被泡了", "水流了一地"),
+              ("{loc}水管爆裂", "{loc}爆管漏水严重")),
+        Issue("停水无通知", _NOT_ROAD,
+              ("停水也没通知", "突然停水，一点通知都没有", "自来水说停就停，也没个公告"),
+              ("家里做饭洗澡都成问题", "老人只能下楼提水", "孩子上学前都没水洗漱"),
+              ("{loc}停水无通知", "{loc}突然停水")),
+        Issue("下水道堵塞", None,
+              ("下水道堵了，污水倒灌", "下水道堵塞，污水往外冒", "排水管道堵了，污水返上来"),
+              ("臭水横流", "一楼都被污水淹了", "味道熏得人头晕"),
+              ("{loc}下水道堵塞", "{loc}污水倒灌")),
+        Issue("积水内涝", frozenset({ROAD, COMMUNITY, METRO, ESTATE}),
+              ("一下雨就积水", "下雨积水到小腿，排水不畅", "每次暴雨都内涝，水淹一大片"),
+              ("车都被淹熄火了", "上班只能蹚水过去", "电动车全泡坏了"),
+              ("{loc}一下雨就积水", "{loc}暴雨内涝")),
     ),
-    "prepaid_card": (
-        "{loc}{spot}的{x}突然关门跑路了，{harm}，{ask}",
-        "在{loc}{spot}的{x}办了卡，现在人去楼空，{harm}",
-        "{loc}{spot}{x}预付卡退不了费，{harm}，{ask}",
-        "曝光{loc}{spot}的{x}，收了会员费就跑路，{harm}",
-    ),
+    "prepaid_card": tuple(
+        Issue(shop, None,
+              (f"有家{shop}突然关门跑路了", f"那家{shop}收了预付卡的钱就人去楼空", f"一家{shop}办卡以后就倒闭了，退费无门"),
+              ("卡里还有好几千没用完", "几百个会员维权无门", "老板电话打不通", "办卡才两个月"),
+              ("{loc}" + shop + "跑路，预付卡退费难", "{loc}" + shop + "关门跑路", "曝光{loc}" + shop),
+              ("在{loc}{spot}的" + shop + "办了卡，现在人去楼空，{harm}",))
+        for shop in ("健身房", "美容院", "培训机构", "理发店", "游泳馆", "早教中心")),
     "lift_failure": (
-        "{loc}{spot}的电梯又坏了，{harm}，{ask}",
-        "{loc}{spot}电梯{dur}停运了，{harm}",
-        "{when}{loc}{spot}电梯困人，{harm}，{ask}",
-        "{loc}{spot}电梯运行时异响，还突然往下掉了一截，{harm}",
+        Issue("电梯困人", _NOT_ROAD,
+              ("电梯困人了", "电梯突然停了，把人困在里面", "电梯卡在两层中间困人"),
+              ("孩子被困了半小时", "吓死人了", "打了好久电话才有人来"),
+              ("{loc}电梯困人", "{loc}电梯又困人了")),
+        Issue("电梯停运", _NOT_ROAD,
+              ("电梯停运了", "电梯坏了一直停运", "电梯停运贴了张维修通知就没下文了"),
+              ("老人只能爬二十多层楼", "物业说还要等配件", "搬东西上楼累死了"),
+              ("{loc}电梯停运{dur}", "{loc}电梯坏了没人修")),
+        Issue("电梯异响下坠", _NOT_ROAD,
+              ("电梯运行时异响，还突然往下掉了一截", "电梯故障，咣当咣当响，还会突然下坠", "电梯故障，一动就异响，抖得厉害"),
+              ("吓得都不敢坐了", "每次坐都提心吊胆", "老人小孩坐着太危险"),
+              ("{loc}电梯异响下坠", "{loc}电梯故障太吓人")),
     ),
     "broken_facility": (
-        "{loc}{spot}的健身器材坏了{dur}，{harm}，{ask}",
-        "{loc}{spot}的护栏断了，{harm}",
-        "{loc}{spot}的公共座椅烂了，{harm}，{ask}",
-        "{loc}{spot}公厕门坏了，水龙头也没水，{harm}",
-        "{loc}{spot}的盲道被破坏得不成样子，{harm}，{ask}",
+        Issue("健身器材损坏", frozenset({ESTATE, COMMUNITY, LANDMARK}),
+              ("健身器材坏了", "好几台健身器材断了，螺丝都掉了", "健身器材损坏，扶手都断了"),
+              ("小孩玩的时候差点受伤", "老人锻炼都没地方了", "螺丝松了随时会散架"),
+              ("{loc}健身器材坏了", "{loc}健身器材损坏没人修")),
+        Issue("门禁损坏", _HOMES,
+              ("门禁坏了", "门禁系统坏了，门一直开着", "门禁坏了，刷卡没反应，大门关不上"),
+              ("外人随便进出", "业主进门都得等人开门", "晚上不安全"),
+              ("{loc}门禁坏了没人修", "{loc}门禁系统损坏")),
+        Issue("外墙墙皮脱落", _HOMES,
+              ("外墙墙皮脱落", "外墙墙皮一块块往下掉", "楼的外墙开裂，墙皮掉下来"),
+              ("差点砸到楼下的人", "楼下停的车都被砸了", "走在楼下提心吊胆"),
+              ("{loc}外墙墙皮脱落", "{loc}外墙掉皮太危险")),
     ),
 }
 
-PROBLEM_TITLES: dict[str, tuple[str, ...]] = {
-    "road_damage": ("{loc}路面有大坑，谁来管管？", "{loc}路面塌陷{dur}没人修", "{loc}井盖松动太危险",
-                    "反映{loc}道路破损问题"),
-    "illegal_parking": ("{loc}违停严重", "{loc}乱停车堵路", "{loc}人行道停满车", "投诉{loc}占道停车"),
-    "noise": ("{loc}噪音扰民", "{loc}深夜噪音扰民", "{loc}噪音问题谁来管", "求助：{loc}太吵了"),
-    "garbage": ("{loc}垃圾无人清理", "{loc}垃圾堆积臭气熏天", "{loc}乱倒建筑垃圾", "反映{loc}环境卫生问题"),
-    "streetlight": ("{loc}路灯不亮", "{loc}路灯坏了没人修", "{loc}晚上一片漆黑"),
-    "fire_hazard": ("{loc}消防隐患严重", "{loc}飞线充电太危险", "{loc}消防通道被堵"),
-    "water_leak": ("{loc}水管爆裂", "{loc}漏水严重", "{loc}停水无通知", "{loc}污水倒灌"),
-    "prepaid_card": ("{loc}{x}跑路，预付卡退费难", "{loc}{x}关门跑路", "曝光{loc}{x}"),
-    "lift_failure": ("{loc}电梯频繁故障", "{loc}电梯困人", "{loc}电梯停运{dur}"),
-    "broken_facility": ("{loc}公共设施损坏", "{loc}护栏断裂没人修", "{loc}健身器材坏了"),
-}
-
-HARM: dict[str, tuple[str, ...]] = {
-    "road_damage": ("好几辆电动车摔了", "晚上骑车特别危险", "已经有人摔伤了", "车子过去底盘都刮了",
-                    "老人小孩走路很容易绊倒", "积水溅得行人一身"),
-    "illegal_parking": ("行人只能走机动车道", "公交车都过不去", "早高峰堵得一动不动", "消防车根本进不来",
-                        "推婴儿车都没法走", "出入口被堵得死死的"),
-    "noise": ("老人小孩都休息不好", "第二天还要上班", "孩子要高考了", "整栋楼都在投诉", "人都快神经衰弱了"),
-    "garbage": ("臭气熏天", "苍蝇蚊子到处飞", "老鼠都出来了", "路过都要捂鼻子", "天一热味道更大"),
-    "streetlight": ("女生晚上回家很害怕", "差点撞到人", "晚上骑车看不清路", "很不安全"),
-    "fire_hazard": ("万一着火后果不堪设想", "太危险了", "出了事谁负责", "一旦起火人都跑不出来"),
-    "water_leak": ("水流了一地", "白白浪费好多水", "路面都被泡了", "家里做饭洗澡都成问题", "臭水横流"),
-    "prepaid_card": ("卡里还有好几千没用完", "几百个会员维权无门", "老板电话打不通", "办卡才两个月"),
-    "lift_failure": ("老人只能爬二十多层楼", "物业说还要等配件", "吓死人了", "孩子被困了半小时"),
-    "broken_facility": ("小孩玩的时候差点受伤", "一直没人修", "存在安全隐患", "影响居民使用"),
-}
-
-DETAIL: dict[str, tuple[str, ...]] = {
-    "noise": ("工地晚上还在施工", "广场舞音响开得特别大", "夜宵摊吵到凌晨两三点", "有车天天炸街",
-              "商铺大喇叭循环播放", "酒吧音乐震天响"),
-    "prepaid_card": ("健身房", "美容院", "教培机构", "理发店", "游泳馆", "早教中心"),
-}
+# Frames around an issue's `what` ({what}); the rest of the slots as above.
+FRAMES = (
+    "{loc}{spot}{what}，{harm}，{ask}",
+    "{when}路过{loc}{spot}，{what}，{dur}了都没人管，{harm}",
+    "吐槽一下{loc}{spot}：{what}，{harm}。{ask}",
+    "{loc}{spot}{what}，已经{dur}了，{harm}！{ask}",
+    "{harm}！就在{loc}{spot}，{what}，{ask}",
+    "家人们谁懂啊，{loc}{spot}{what}，{dur}了，{harm}",
+    "反映个问题：{loc}{spot}{what}。{harm}，{ask}",
+    "{when}在{loc}{spot}，{what}，{harm}。{ask}",
+)
+# Said before a post now and then: the writer's mood.
+FEELINGS = ("真的无语了，", "气死了！", "实在忍不了了，", "说个事，", "唉，", "再说一次，")
 
 DUR = ("好几天", "一个多星期", "半个月", "三天", "快一个月", "两周", "一个礼拜")
 WHEN = ("今天早上", "昨晚", "刚才", "每天晚上", "这几天", "今天下午", "周末")
 ASK = ("希望有关部门尽快处理", "请相关部门管一管", "麻烦帮忙反映一下", "有没有人管啊", "求扩散",
        "希望早日解决", "投诉多次无果，求关注", "@深圳12345 请处理", "这种情况该找谁？", "求助")
 
-# Where in a place a problem is, by place kind ("" = the place itself).
-SPOT: dict[str, tuple[str, ...]] = {
-    "road": ("辅道上", "主道上", "路口", "公交站旁边", "人行道上", "", "靠近天桥的地方"),
-    "estate": ("小区门口", "小区里面", "小区东门", "地下车库", "3栋", "", "12栋楼下"),
-    "metro": ("A出口", "B出口外面", "站口", "", "D出口"),
-    "landmark": ("门口", "旁边", "附近", "", "后面那条路"),
-    "community": ("里面", "巷子里", "村口", "", "菜市场旁边"),
+# Where in a place a problem is, by place kind ("" = the place itself): fixed per problem.
+SPOT: dict[str | None, tuple[str, ...]] = {
+    "road": ("辅道上", "主道上", "路口", "公交站旁边", "", "", "靠近天桥的地方"),
+    "estate": ("门口", "里面", "东门", "", "", "南门"),
+    "metro": ("站口", "", "", "附近"),
+    "landmark": ("门口", "旁边", "附近", "", "", "后面那条路"),
+    "community": ("里面", "巷子里", "村口", "", "", "菜市场旁边"),
     None: ("", "附近", "这边", "一带"),
+}
+
+# A finer place, when every plain place of an issue is taken (huge corpora only): always named.
+SUB_SPOT: dict[str, tuple[str, ...]] = {
+    "road": tuple(f"{n}号" for n in range(1, 3000, 7)),
+    "estate": tuple(f"{n}栋" for n in range(1, 41)) + tuple(f"{b}区{n}栋" for b in "ABCD" for n in range(1, 41)),
+    "metro": tuple(f"{c}出口" for c in "ABCDEFGHJK") + tuple(f"{c}{n}出口" for c in "ABCDEFGHJK" for n in (1, 2, 3, 4)),
+    "landmark": ("东门", "西门", "北门", "南门", "停车场", "地下通道", "东广场", "西广场")
+                + tuple(f"{n}号门" for n in range(1, 31)) + tuple(f"{n}号楼" for n in range(1, 61)),
+    "community": tuple(f"{n}巷" for n in range(1, 201)),
 }
 
 # Reporter-style framing for the RSS feed: the same problem told by a newspaper's complaint desk.

@@ -15,7 +15,9 @@ from itertools import islice
 import pytest
 import yaml
 
-from crawlers.simulator.corpus import CATEGORIES, DEFAULT_GAZETTEER, SHANGHAI, World, generate
+from crawlers.simulator import templates as T
+from crawlers.simulator.corpus import (BLOCK_SECONDS, CATEGORIES, DEFAULT_GAZETTEER, SHANGHAI,
+                                       STREET_ONLY_MIN_POSTS, World, generate)
 from crawlers.simulator.server import Fault, SimulatorServer
 
 END = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
@@ -59,7 +61,8 @@ def stream_stats():
     streets = {d["name"]: {s["name"] for s in d["streets"]} for d in gz["districts"]}
     stats = {"n": 0, "kinds": Counter(), "platforms": defaultdict(set), "posts": Counter(),
              "bad_place": 0, "bad_repost": 0, "reposts": 0, "weibo_seen": set(), "out_of_order": 0,
-             "texts": defaultdict(set), "copies": 0, "categories": set()}
+             "texts": defaultdict(set), "copies": 0, "categories": set(),
+             "where": {}, "span": {}, "mixed": 0}
     last = None
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for post, truth in generate(7, 50_000, END):
@@ -81,6 +84,12 @@ def stream_stats():
                 stats["copies"] += 1
             if truth.kind == "problem":
                 stats["texts"][truth.problem_id].add(post.text)
+            where = (truth.issue, truth.place, truth.spot, truth.district, truth.street, truth.category)
+            if stats["where"].setdefault(truth.problem_id, where) != where:
+                stats["mixed"] += 1
+            ts = post.published_at.timestamp()
+            first, last_ts = stats["span"].get(truth.problem_id, (ts, ts))
+            stats["span"][truth.problem_id] = (min(first, ts), max(last_ts, ts))
         else:
             assert truth.category is None and not truth.relevant
         if post.reposted_native_id is not None:
@@ -140,6 +149,98 @@ def test_problems_repeat_across_platforms(stream_stats):
 def test_truth_places_exist_and_reposts_point_back(stream_stats):
     assert stream_stats["bad_place"] == 0
     assert stream_stats["reposts"] > 0 and stream_stats["bad_repost"] == 0
+
+
+_ISSUE_TYPE = {i.key: ptype for ptype, issues in T.ISSUES.items() for i in issues}
+_UNDO = {**{v: k for k, v in T.TRADITIONAL.items()}, **{v: k for k, v in T.HALF_WIDTH.items()},
+         **{v: k for k, v in T.FULL_WIDTH_DIGITS.items()}}
+
+
+def _overlapping(span: dict, groups: dict) -> list[tuple[str, str]]:
+    """Pairs of problems of one group whose post spans come within BLOCK_SECONDS."""
+    out = []
+    for pids in groups.values():
+        pids.sort(key=lambda p: span[p])
+        end, last = None, None
+        for pid in pids:
+            if end is not None and span[pid][0] < end + BLOCK_SECONDS:
+                out.append((last, pid))
+            if end is None or span[pid][1] > end:
+                end, last = span[pid][1], pid
+    return out
+
+
+def test_each_problem_is_one_issue_at_one_place():
+    """Every post of a problem tells its one issue at its one place: the truth never changes
+    within a problem, the texts use that issue's wording and no other issue's, and at most one
+    post of a long problem names only the street."""
+    gz = World.load()
+    streets = {s.street: {s.street, s.street_alias} for s in gz.streets}
+    places = {p.place: p for p in gz.places}
+    where, texts, n_posts = {}, defaultdict(list), Counter()
+    for post, truth in generate(11, 6000, END):
+        if not truth.problem_id:
+            assert truth.issue is None and truth.place is None
+            continue
+        key = (truth.issue, truth.place, truth.spot, truth.district, truth.street, truth.category)
+        assert where.setdefault(truth.problem_id, key) == key
+        n_posts[truth.problem_id] += 1
+        if truth.kind == "problem":
+            texts[truth.problem_id].append(post.text.translate(_UNDO))
+    assert len(where) > 500
+    own = street_only = 0
+    for pid, (issue, place, spot, district, street, category) in where.items():
+        p = places[place]
+        assert (p.district, p.street) == (district, street) and spot is None
+        ptype = _ISSUE_TYPE[issue]
+        assert CATEGORIES[ptype] == category
+        unnamed = 0
+        for text in texts[pid]:
+            said = {i.key for i in T.ISSUES[ptype] if any(w in text for w in i.whats)}
+            assert said <= {issue}, (pid, issue, text)
+            own += issue in said
+            if place not in text:
+                unnamed += 1
+                assert street and any(s in text for s in streets[street]), (pid, place, text)
+        assert unnamed <= (1 if n_posts[pid] >= STREET_ONLY_MIN_POSTS else 0), (pid, texts[pid])
+        street_only += unnamed
+    n_texts = sum(len(t) for t in texts.values())
+    assert own / n_texts > 0.8
+    assert 0 < street_only / n_texts < 0.1
+
+
+def test_no_two_open_problems_of_one_issue_at_one_place():
+    """Two problems with the same issue at the same place never come within BLOCK_SECONDS; at a
+    corpus this size the same issue in the same street is (nearly) always avoided too."""
+    span, where = {}, {}
+    for post, truth in generate(5, 5000, END):
+        if truth.problem_id:
+            ts = post.published_at.timestamp()
+            first, last = span.get(truth.problem_id, (ts, ts))
+            span[truth.problem_id] = (min(first, ts), max(last, ts))
+            where[truth.problem_id] = truth
+    by_place, by_street = defaultdict(list), defaultdict(list)
+    for pid, t in where.items():
+        by_place[(t.issue, t.place)].append(pid)
+        if t.street:
+            by_street[(t.issue, t.district, t.street)].append(pid)
+    assert _overlapping(span, by_place) == []
+    assert len(_overlapping(span, by_street)) <= 0.02 * len(where)
+
+
+def test_dense_corpus_never_repeats_an_open_problem(stream_stats):
+    """When a corpus outgrows the gazetteer (50k posts in 14 days), a problem whose issue has no
+    free place gets a finer place (a building, exit or house number) that is still unique."""
+    where, span = stream_stats["where"], stream_stats["span"]
+    assert stream_stats["mixed"] == 0
+    kinds = {p.place: p.kind for p in World.load().places}
+    assert all(w[2] is None or w[2] in T.SUB_SPOT[kinds[w[1]]] for w in where.values())
+    # (issue, place, finer place or None): no two open together, so no two plain ones either
+    by_fine = defaultdict(list)
+    for pid, w in where.items():
+        by_fine[(w[0], w[1], w[2])].append(pid)
+    assert _overlapping(span, by_fine) == []
+    assert sum(w[2] is not None for w in where.values()) < 0.3 * len(where)
 
 
 def test_naive_end_means_shanghai_and_posts_stay_in_window():

@@ -25,6 +25,10 @@ demo: setup
 demo-once: setup
 	$(BIN)/radar demo --once
 
+# Airflow standalone with the project's DAGs on $RADAR_HOME/airflow (default .radar/airflow); Ctrl-C stops it.
+airflow: setup
+	$(BIN)/radar airflow
+
 test: setup
 	$(BIN)/python -m pytest -q
 

@@ -193,8 +193,8 @@ def demo(
 
 
 def _register_commands() -> None:
-    from pipeline.commands import clustering, crawl, enrichment
-    for module in (crawl, enrichment, clustering):
+    from pipeline.commands import airflow, clustering, crawl, enrichment
+    for module in (crawl, enrichment, clustering, airflow):
         module.register(app)
 
 

@@ -36,6 +36,7 @@ MAX_AGGLOMERATE = 8000  # new posts per block clustered in one go (memory is qua
 class Node:
     post: EnrichedPost
     lead_id: str | None  # the lead it already belongs to, None for a new post
+    closed: bool = False  # member of a closed lead: matched over `reopen_days`, not the time window
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def group(nodes: Sequence[Node], cfg: ClusteringConfig) -> list[Group]:
     own_text = np.array([node.post.post.reposted_id is None for node in nodes])
     place = _Placement(nodes)
     texts = [node.post.enrichment.normalized_text for node in nodes]
-    features = _Features.of(nodes, texts)
+    features = _Features.of(nodes, texts, cfg)
     for idx in _blocks(nodes, own_text).values():
         _place_block(features, idx, is_new, place, cfg)
     _hard_links(nodes, texts, is_new, own_text, place, cfg)
@@ -104,15 +105,17 @@ def _blocks(nodes: Sequence[Node], own_text: np.ndarray) -> dict[str, np.ndarray
 class _Features:
     matrix: sparse.csr_matrix
     times: np.ndarray
+    reach: np.ndarray  # seconds: how far in time a post may be from this one and be one problem
     category: np.ndarray
     street: np.ndarray
 
     @classmethod
-    def of(cls, nodes: Sequence[Node], texts: Sequence[str]) -> "_Features":
+    def of(cls, nodes: Sequence[Node], texts: Sequence[str], cfg: ClusteringConfig) -> "_Features":
         matrix = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True,
                                  dtype=np.float32).fit_transform(texts)
         return cls(matrix,
                    np.array([n.post.post.published_at.timestamp() for n in nodes]),
+                   np.array([(cfg.reopen_days if n.closed else cfg.time_window_days) * 86400 for n in nodes]),
                    np.array([n.post.enrichment.category or "" for n in nodes], dtype=object),
                    np.array([n.post.enrichment.street or "" for n in nodes], dtype=object))
 
@@ -120,7 +123,7 @@ class _Features:
 def _similarity(f: _Features, rows: np.ndarray, cols: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
     """Cosine between rows and cols, zero where they cannot be one problem."""
     sims = (f.matrix[rows] @ f.matrix[cols].T).toarray()
-    close = np.abs(f.times[rows][:, None] - f.times[cols][None, :]) <= cfg.time_window_days * 86400
+    close = np.abs(f.times[rows][:, None] - f.times[cols][None, :]) <= f.reach[cols][None, :]
     # Unknown category or street is compatible with any: absence is not evidence.
     cr, cc = f.category[rows][:, None], f.category[cols][None, :]
     sr, sc = f.street[rows][:, None], f.street[cols][None, :]

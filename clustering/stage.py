@@ -25,18 +25,24 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     weights = config.radar.priority
     new_posts = store.unassigned_relevant(window, relevant_only)
     counts = {"new_posts": len(new_posts), "leads_created": 0, "leads_updated": 0,
-              "leads_merged": 0, "posts_assigned": 0}
+              "leads_merged": 0, "leads_reopened": 0, "leads_closed": 0, "posts_assigned": 0}
     if not new_posts:
+        counts["leads_closed"] = close_quiet_leads(store, config, window)
         return counts
     since = window.start - timedelta(days=cfg.time_window_days)
     candidates = {lead.id: lead for lead in
                   store.leads_seen_since(since, [LeadStatus.NEW, LeadStatus.VERIFIED])}
+    # Closed leads stay reachable for longer: a problem that comes back reopens its lead.
+    candidates.update({lead.id: lead for lead in store.leads_seen_since(
+        window.start - timedelta(days=cfg.reopen_days), [LeadStatus.CLOSED])})
     member_ids = store.lead_member_ids(list(candidates))
     by_id = {ep.id: ep for ep in store.enriched_posts([p for ids in member_ids.values() for p in ids])}
-    nodes = [Node(by_id[pid], lead_id) for lead_id, ids in member_ids.items() for pid in ids if pid in by_id]
+    nodes = [Node(by_id[pid], lead_id, candidates[lead_id].status == LeadStatus.CLOSED)
+             for lead_id, ids in member_ids.items() for pid in ids if pid in by_id]
     nodes += [Node(ep, None) for ep in new_posts]
 
     created: list = []
+    touched: set[str] = set()
     for g in group(nodes, cfg):
         fresh = [i for i in g.members if nodes[i].lead_id is None]
         if not fresh:
@@ -69,9 +75,32 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
         detail = {"posts": [nodes[i].post.id for i in fresh]}
         if absorbed:
             detail["merged_from"] = list(absorbed)
-        store.update_lead(lead, previous.version, LeadEvent(survivor_id, "posts_added", ACTOR, now, detail),
+        kind = "posts_added"
+        if previous.status == LeadStatus.CLOSED:
+            lead = replace(lead, status=LeadStatus.NEW)
+            kind = "reopened"
+            counts["leads_reopened"] += 1
+        store.update_lead(lead, previous.version, LeadEvent(survivor_id, kind, ACTOR, now, detail),
                           members=attach)
+        touched.add(survivor_id)
         counts["leads_updated"] += 1
         counts["posts_assigned"] += len(fresh)
     store.create_leads(created)
+    counts["leads_closed"] = close_quiet_leads(store, config, window, skip=touched)
     return counts
+
+
+def close_quiet_leads(store: Store, config: Config, window: Window, skip: set[str] = frozenset()) -> int:
+    """Close open leads with no post for `quiet_days_to_close` before the window end."""
+    cfg = config.radar.clustering
+    quiet_since = window.end - timedelta(days=cfg.quiet_days_to_close)
+    closed = 0
+    for lead in store.leads_seen_since(window.end - timedelta(days=cfg.reopen_days + cfg.quiet_days_to_close),
+                                       [LeadStatus.NEW, LeadStatus.VERIFIED]):
+        if lead.id in skip or lead.last_seen >= quiet_since:
+            continue
+        store.update_lead(replace(lead, status=LeadStatus.CLOSED), lead.version,
+                          LeadEvent(lead.id, "closed", ACTOR, utcnow(),
+                                    {"quiet_days": cfg.quiet_days_to_close, "last_seen": lead.last_seen.isoformat()}))
+        closed += 1
+    return closed

@@ -352,6 +352,7 @@ class ClusteringConfig(Strict):
     merge_threshold: float = Field(0.5, gt=0, le=1)
     time_window_days: float = Field(7, gt=0)
     quiet_days_to_close: float = Field(14, gt=0)
+    reopen_days: float = Field(60, gt=0, description="how far back a closed lead can come back")
     min_lead_posts: int = Field(2, ge=1, description="posts a new group needs to become a lead")
 
 

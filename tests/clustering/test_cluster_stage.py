@@ -8,7 +8,7 @@ from clustering.stage import cluster
 from core.models import Enrichment, LeadStatus, Window
 from tests.conftest import T0, make_post
 
-WINDOW = Window(T0 - timedelta(days=30), T0 + timedelta(days=30))
+WINDOW = Window(T0 - timedelta(days=30), T0 + timedelta(days=2))
 
 
 def add(store, native_id, text, *, district="南山区", category="交通运输", hours=0, relevant=True,
@@ -99,7 +99,7 @@ def test_posts_far_apart_in_time_are_separate_occurrences(store, config):
     add(store, "p0", POTHOLE[0])
     add(store, "p1", POTHOLE[1], hours=1)
     add(store, "q0", POTHOLE[2], hours=24 * 20)
-    cluster(store, config, WINDOW)
+    cluster(store, config, Window(T0 - timedelta(days=1), T0 + timedelta(days=21)))
     assert lead_of(store, "weibo:q0") is None
 
 
@@ -112,3 +112,19 @@ def test_priority_parts_are_stored_and_rank(store, config):
     top, second = store.list_leads()[1]
     assert top.post_count == 3 and top.priority_parts.spread == round(2 / 3, 6)
     assert top.priority > second.priority
+
+
+def test_a_quiet_lead_closes_and_reopens_when_the_problem_comes_back(store, config):
+    add(store, "p0", POTHOLE[0])
+    add(store, "p1", POTHOLE[1], hours=1)
+    cluster(store, config, WINDOW)
+    [lead] = store.list_leads()[1]
+    later = Window(T0, T0 + timedelta(days=20))
+    counts = cluster(store, config, later)
+    assert counts["leads_closed"] == 1 and store.get_lead(lead.id).status == LeadStatus.CLOSED
+    add(store, "p2", POTHOLE[2], hours=24 * 25)
+    counts = cluster(store, config, Window(T0, T0 + timedelta(days=26)))
+    assert counts["leads_reopened"] == 1
+    reopened = store.get_lead(lead.id)
+    assert reopened.status == LeadStatus.NEW and reopened.post_count == 3
+    assert [e.kind for e in store.lead_events(lead.id)][-2:] == ["closed", "reopened"]

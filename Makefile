@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh
+$(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh scripts/build_embedding_model.py
 	scripts/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first and alone: pip then takes the local CPU build, never a CUDA download.

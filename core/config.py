@@ -364,6 +364,12 @@ class PriorityWeights(Strict):
     recency: float = 0.10
 
 
+class TrendsConfig(Strict):
+    weeks: int = Field(8, ge=1, description="class cases: weeks looked back from the window end")
+    min_count: int = Field(5, ge=1, description="spikes: posts the last hour / day needs at least")
+    ratio: float = Field(3.0, gt=0, description="spikes: last period against the baseline mean")
+
+
 class RadarConfig(Strict):
     gazetteer: str
     crawl_timeout_seconds: int = Field(600, ge=1)
@@ -371,6 +377,7 @@ class RadarConfig(Strict):
                                       "longer ago than this is overdue in the daily report")
     clustering: ClusteringConfig = ClusteringConfig()
     priority: PriorityWeights = PriorityWeights()
+    trends: TrendsConfig = TrendsConfig()
 
 
 # --- the whole config -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, and_, create_engine, event, func, select, update
+from sqlalchemy import Engine, and_, case, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.models import (Checkpoint, CrawlRun, EnrichedPost, Enrichment, Engagement, Lead,
@@ -356,6 +356,65 @@ class Store:
         with self.engine.connect() as conn:
             return [StageRun(r.stage, Window(r.window_start, r.window_end), r.started_at,
                              r.finished_at, r.counts) for r in conn.execute(q)]
+
+    # --- trends and warnings (clustering/trends.py) -------------------------------------------
+
+    def lead_counts_by_day(self, since: datetime, until: datetime) -> list[tuple[str, str, str, int, int]]:
+        """(category, district, UTC day 'YYYY-MM-DD', leads, posts) of leads first seen in
+        [since, until), grouped in SQL. Leads without a category or district, and merged or
+        rejected leads, are left out."""
+        day = func.date(t.leads.c.first_seen)
+        q = (select(t.leads.c.category, t.leads.c.district, day.label("day"),
+                    func.count().label("leads"), func.coalesce(func.sum(t.leads.c.post_count), 0))
+             .where(t.leads.c.first_seen >= since, t.leads.c.first_seen < until,
+                    t.leads.c.category.is_not(None), t.leads.c.district.is_not(None),
+                    t.leads.c.status.not_in([LeadStatus.MERGED.value, LeadStatus.REJECTED.value]))
+             .group_by(t.leads.c.category, t.leads.c.district, day))
+        with self.engine.connect() as conn:
+            return [(r[0], r[1], str(r[2])[:10], int(r[3]), int(r[4])) for r in conn.execute(q)]
+
+    def count_relevant_posts(self, periods: Sequence[tuple[datetime, datetime]]
+                             ) -> dict[tuple[str, str], list[int]]:
+        """Relevant enriched posts per (category, district) published in each [start, end) of
+        `periods`: one GROUP BY with a conditional sum per period. Posts without a category or
+        district are left out; (category, district) pairs with no post in any period too."""
+        if not periods:
+            return {}
+        published = t.posts.c.published_at
+        sums = [func.sum(case((and_(published >= a, published < b), 1), else_=0)) for a, b in periods]
+        q = (select(t.enrichments.c.category, t.enrichments.c.district, *sums)
+             .join(t.posts, t.posts.c.id == t.enrichments.c.post_id)
+             .where(t.enrichments.c.relevant.is_(True),
+                    t.enrichments.c.category.is_not(None), t.enrichments.c.district.is_not(None),
+                    published >= min(a for a, _ in periods), published < max(b for _, b in periods))
+             .group_by(t.enrichments.c.category, t.enrichments.c.district))
+        with self.engine.connect() as conn:
+            return {(r[0], r[1]): [int(v or 0) for v in r[2:]] for r in conn.execute(q)}
+
+    def save_warnings(self, items: Sequence[dict]) -> int:
+        """Upsert warnings (dicts of kind, category, district, window_end, count, baseline, ratio)
+        keyed by (kind, category, district, window_end): a re-run updates, never duplicates."""
+        now = utcnow()
+        rows = [{"kind": w["kind"], "category": w["category"], "district": w["district"],
+                 "window_end": w["window_end"], "count": int(w["count"]), "baseline": float(w["baseline"]),
+                 "ratio": float(w["ratio"]), "created_at": now} for w in items]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(rows):
+                stmt = self._insert(t.warnings)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["kind", "category", "district", "window_end"],
+                    set_={c: stmt.excluded[c] for c in ("count", "baseline", "ratio")})
+                conn.execute(stmt, list(chunk))
+        return len(rows)
+
+    def warnings(self, since: datetime) -> list[dict]:
+        """Warnings with a window end at or after `since`, newest first, then strongest."""
+        q = (select(t.warnings).where(t.warnings.c.window_end >= since)
+             .order_by(t.warnings.c.window_end.desc(), t.warnings.c.ratio.desc(), t.warnings.c.id))
+        with self.engine.connect() as conn:
+            return [{"id": r.id, "kind": r.kind, "category": r.category, "district": r.district,
+                     "window_end": r.window_end, "count": r.count, "baseline": r.baseline,
+                     "ratio": r.ratio, "created_at": r.created_at} for r in conn.execute(q)]
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index,
-                        Integer, LargeBinary, MetaData, String, Table, Text, TypeDecorator)
+                        Integer, LargeBinary, MetaData, String, Table, Text, TypeDecorator,
+                        UniqueConstraint)
 
 
 class UTCDateTime(TypeDecorator):
@@ -188,4 +189,21 @@ embeddings = Table(
     Column("dim", Integer, nullable=False),
     Column("vector", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Early warnings (clustering/trends.py): a spike of posts per (category, district) as of one
+# window end. Unique on (kind, category, district, window_end) so re-runs upsert, never duplicate.
+warnings = Table(
+    "warnings", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # spike_hour | spike_day
+    Column("category", String(100), nullable=False),
+    Column("district", String(100), nullable=False),
+    Column("window_end", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("baseline", Float, nullable=False),
+    Column("ratio", Float, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("kind", "category", "district", "window_end", name="uq_warnings_key"),
+    Index("ix_warnings_window_end", "window_end"),
 )

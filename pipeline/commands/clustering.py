@@ -127,3 +127,45 @@ def register(app: typer.Typer) -> None:
         in_leads = sum(1 for v in leads.values() if v)
         print(f"{len(rows)} rows, {skipped} unusable (no id, text or time), {in_leads} in "
               f"{len(set(v for v in leads.values() if v))} leads -> {output}", file=sys.stderr)
+
+    @app.command("trends")
+    def trends_command(
+        as_json: Annotated[bool, typer.Option("--json", help="one JSON object instead of tables")] = False,
+        days: Annotated[int | None, typer.Option("--days", min=1,
+                                                 help="class cases: look back N days (default trends.weeks of radar.yaml)")] = None,
+    ) -> None:
+        """Top class cases (recurring category x district over weeks) and current spikes (stored as warnings)."""
+        from clustering.trends import trends
+        from core.models import Window
+        from pipeline.cli import _settings, _store
+        from core.config import load_config
+
+        settings = _settings()
+        config = load_config(settings.config_dir)
+        # as of now, to the minute: a re-run within the minute upserts the same warnings
+        end = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        weeks = -(-days // 7) if days else None
+        store = _store(settings)
+        try:
+            report = trends(store, config, Window(end - timedelta(days=1), end), weeks=weeks)
+        finally:
+            store.close()
+        if as_json:
+            print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+            return
+        from rich.console import Console
+        from rich.table import Table
+        console = Console()
+        cases = Table(title=f"class cases: category x district in >= 3 of the weeks {report.weeks[0]} .. {report.weeks[-1]}")
+        for col in ("category", "district", "weeks", "leads", "posts", "per week (leads)"):
+            cases.add_column(col)
+        for c in report.class_cases[:20]:
+            cases.add_row(c.category, c.district, str(c.weeks_present), str(c.leads), str(c.posts),
+                          " ".join(f"{w.week[-3:]}:{w.leads}" for w in c.weeks))
+        console.print(cases)
+        spikes = Table(title=f"spikes as of {report.window_end:%Y-%m-%d %H:%M} UTC")
+        for col in ("kind", "category", "district", "count", "baseline", "ratio"):
+            spikes.add_column(col)
+        for s in report.spikes:
+            spikes.add_row(s.kind, s.category, s.district, str(s.count), f"{s.baseline:.2f}", f"{s.ratio:.1f}")
+        console.print(spikes)

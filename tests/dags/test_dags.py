@@ -227,11 +227,6 @@ def test_radar_process_makes_leads(radar):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "clustering.stage does not converge in one pass: a second pass over the same window attaches "
-    "a relevant post the first pass left unassigned (1 of 10 on this corpus: one lead version+1, "
-    "posts_in_leads+1); the third pass changes nothing. Reported to clustering; remove this mark "
-    "when it converges in one pass."))
 def test_radar_process_rerun_over_the_same_interval_changes_nothing(radar):
     assert "leads" in radar, "needs test_radar_process_makes_leads first"
     run = _dag("radar_process").test(logical_date=END + timedelta(hours=1))  # same run id: a re-run

@@ -232,17 +232,10 @@ def _overdue_leads(store: Store, config, as_of: datetime) -> dict:
     }
 
 
-def _trends_section(store: Store, config, window: Window) -> dict | None:
-    """Class cases and spikes from `clustering.trends.trends(store, config, window)` when that
-    module exists (it is being built); None (section left out) until then."""
-    try:
-        from clustering import trends as trends_module
-    except ImportError:
-        return None
-    fn = getattr(trends_module, "trends", None)
-    if fn is None:
-        return None
-    return fn(store, config, window)
+def _trends_section(store: Store, config, window: Window) -> dict:
+    """Class cases and spikes as of the window end (spikes are also stored as warnings)."""
+    from clustering.trends import trends
+    return trends(store, config, window).as_dict()
 
 
 def daily_report(start: datetime | None, end: datetime | None) -> dict:
@@ -259,9 +252,7 @@ def daily_report(start: datetime | None, end: datetime | None) -> dict:
         report: dict = {"window": {"start": start.isoformat(), "end": end.isoformat()},
                         "coverage": _coverage_summary(store, config, window),
                         "overdue_leads": _overdue_leads(store, config, end)}
-        trends = _trends_section(store, config, window)
-        if trends is not None:
-            report["trends"] = trends
+        report["trends"] = _trends_section(store, config, window)
     finally:
         store.close()
     out = settings.home / "reports" / f"{start.date().isoformat()}.json"

@@ -4,7 +4,7 @@
 Daily, for the previous day (its data interval): **coverage** (which platforms ran, which were
 blocked or failed and why, which never ran), **overdue leads** (open leads first seen longer
 ago than `overdue_lead_hours` in `config/radar.yaml`, as of the interval end), and the
-**class-case trends and spikes** from `clustering.trends` once that module exists.
+**class cases and spikes** from `clustering.trends`.
 
 The report is written to `$RADAR_HOME/reports/<date>.json` (a re-run overwrites it with the
 same content) and returned as the task's XCom.

@@ -53,8 +53,19 @@ def title_of(post: EnrichedPost) -> str:
     return text[:TITLE_CHARS] + ("…" if len(text) > TITLE_CHARS else "")
 
 
+def velocity_of(members: Sequence[EnrichedPost], as_of: datetime) -> float:
+    """Posts per hour in the last day against the lead's own lifetime rate, as 0..1."""
+    times = [m.post.published_at for m in members]
+    lifetime_hours = max(1.0, (as_of - min(times)).total_seconds() / 3600)
+    baseline = len(times) / lifetime_hours
+    recent = sum(1 for t in times if (as_of - t).total_seconds() <= 86400) / 24
+    ratio = recent / baseline if baseline else 0.0
+    # ratio 1 is the lead's usual pace (0.5); 3x its usual pace or more is hot (~1).
+    return min(1.0, math.log1p(ratio) / math.log1p(3)) / (1 if ratio >= 1 else 2) if ratio else 0.0
+
+
 def priority_of(members: Sequence[EnrichedPost], urgent: bool, as_of: datetime,
-                weights: PriorityWeights) -> tuple[float, PriorityParts]:
+                weights: PriorityWeights, recurrence: float = 0.0) -> tuple[float, PriorityParts]:
     engagement = sum(m.post.engagement.total for m in members)
     platforms = len({m.post.platform for m in members})
     last = max(m.post.published_at for m in members)
@@ -65,19 +76,26 @@ def priority_of(members: Sequence[EnrichedPost], urgent: bool, as_of: datetime,
         engagement=min(1.0, math.log1p(engagement) / math.log1p(10_000)),
         spread=min(1.0, (platforms - 1) / 3),
         recency=math.exp(-age_hours / 72),
+        velocity=velocity_of(members, as_of),
+        recurrence=min(1.0, recurrence),
     )
     score = (weights.urgency * parts.urgency + weights.volume * parts.volume
              + weights.engagement * parts.engagement + weights.spread * parts.spread
-             + weights.recency * parts.recency)
+             + weights.recency * parts.recency + weights.velocity * parts.velocity
+             + weights.recurrence * parts.recurrence)
     return round(score, 6), PriorityParts(*(round(v, 6) for v in (
-        parts.urgency, parts.volume, parts.engagement, parts.spread, parts.recency)))
+        parts.urgency, parts.volume, parts.engagement, parts.spread, parts.recency,
+        parts.velocity, parts.recurrence)))
 
 
 def build_lead(lead_id: str, members: Sequence[EnrichedPost], as_of: datetime,
-               weights: PriorityWeights, previous: Lead | None = None) -> Lead:
-    """The lead's fields from all its members; status and version carry over from `previous`."""
+               weights: PriorityWeights, previous: Lead | None = None, *, reopened: bool = False,
+               keywords: Sequence[str] = ()) -> Lead:
+    """The lead's fields from all its members; status and version carry over from `previous`.
+    Each reopening adds a third to the recurrence part."""
     urgent = any(m.enrichment.urgent for m in members)
-    priority, parts = priority_of(members, urgent, as_of, weights)
+    recurrence = (previous.priority_parts.recurrence if previous else 0.0) + (1 / 3 if reopened else 0.0)
+    priority, parts = priority_of(members, urgent, as_of, weights, recurrence)
     rep = representative(members)
     district = _majority([m.enrichment.district for m in members])
     street = _majority([m.enrichment.street for m in members if m.enrichment.district == district])
@@ -97,4 +115,5 @@ def build_lead(lead_id: str, members: Sequence[EnrichedPost], as_of: datetime,
         first_seen=min(m.post.published_at for m in members),
         last_seen=max(m.post.published_at for m in members),
         version=previous.version if previous else 1,
+        keywords=tuple(keywords) or (previous.keywords if previous else ()),
     )

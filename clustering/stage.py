@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from clustering.grouping import Node, group
+from clustering.keywords import ctfidf_keywords
 from clustering.leads import build_lead, lead_id_for
 from core.config import Config
 from core.models import Lead, LeadEvent, LeadStatus, Window, utcnow
@@ -43,7 +44,10 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
 
     created: list = []
     touched: set[str] = set()
-    for g in group(nodes, cfg):
+    groups = group(nodes, cfg)
+    keywords = ctfidf_keywords({g.members[0]: [nodes[i].post.enrichment.normalized_text for i in g.members]
+                                for g in groups if len(g.members) >= cfg.min_lead_posts})
+    for g in groups:
         fresh = [i for i in g.members if nodes[i].lead_id is None]
         if not fresh:
             continue
@@ -54,7 +58,8 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
         if not g.lead_ids:
             if len(members) < cfg.min_lead_posts:
                 continue  # stays unassigned; a later post may join it
-            lead = build_lead(lead_id_for(members[0].id), members, window.end, weights)
+            lead = build_lead(lead_id_for(members[0].id), members, window.end, weights,
+                              keywords=keywords.get(g.members[0], ()))
             created.append((lead, [(ep.id, similarity[ep.id]) for ep in members],
                             LeadEvent(lead.id, "created", ACTOR, now,
                                       {"posts": [ep.id for ep in members], "window_end": window.end.isoformat()})))
@@ -71,7 +76,8 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
                                                        {"into": survivor_id, "posts": [p for p, _ in moved]}))
             counts["leads_merged"] += 1
         previous: Lead = candidates[survivor_id]
-        lead = build_lead(survivor_id, members, window.end, weights, previous)
+        lead = build_lead(survivor_id, members, window.end, weights, previous,
+                          reopened=previous.status == LeadStatus.CLOSED, keywords=keywords.get(g.members[0], ()))
         detail = {"posts": [nodes[i].post.id for i in fresh]}
         if absorbed:
             detail["merged_from"] = list(absorbed)

@@ -362,6 +362,8 @@ class PriorityWeights(Strict):
     engagement: float = 0.15
     spread: float = 0.15
     recency: float = 0.10
+    velocity: float = 0.10
+    recurrence: float = 0.05
 
 
 class TrendsConfig(Strict):

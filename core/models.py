@@ -159,6 +159,8 @@ class PriorityParts:
     engagement: float = 0.0
     spread: float = 0.0
     recency: float = 0.0
+    velocity: float = 0.0    # last day's posts per hour against the lead's own lifetime rate
+    recurrence: float = 0.0  # how often the problem came back after its lead closed
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ class Lead:
     version: int = 1
     merged_into: str | None = None
     updated_at: datetime | None = None
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

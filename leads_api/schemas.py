@@ -14,6 +14,8 @@ class PriorityPartsPublic(BaseModel):
     engagement: float
     spread: float
     recency: float
+    velocity: float
+    recurrence: float
 
 
 class LeadPublic(BaseModel):
@@ -33,6 +35,7 @@ class LeadPublic(BaseModel):
     last_seen: datetime
     version: int
     merged_into: str | None
+    keywords: list[str]
 
     @classmethod
     def of(cls, lead: Lead) -> "LeadPublic":

@@ -488,7 +488,7 @@ def _lead_row(lead: Lead) -> dict:
             "unit": lead.unit, "urgent": lead.urgent, "priority": lead.priority,
             "priority_parts": asdict(lead.priority_parts), "post_count": lead.post_count,
             "platform_count": lead.platform_count, "first_seen": lead.first_seen,
-            "last_seen": lead.last_seen, "version": lead.version, "merged_into": lead.merged_into,
+            "last_seen": lead.last_seen, "version": lead.version, "merged_into": lead.merged_into, "keywords": list(lead.keywords),
             "updated_at": utcnow()}
 
 
@@ -498,7 +498,7 @@ def _lead_from_row(r) -> Lead:
                 priority=r.priority, priority_parts=PriorityParts(**r.priority_parts),
                 post_count=r.post_count, platform_count=r.platform_count,
                 first_seen=r.first_seen, last_seen=r.last_seen, version=r.version,
-                merged_into=r.merged_into, updated_at=r.updated_at)
+                merged_into=r.merged_into, keywords=tuple(r.keywords or ()), updated_at=r.updated_at)
 
 
 def _event_row(e: LeadEvent) -> dict:

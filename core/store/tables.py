@@ -114,6 +114,7 @@ leads = Table(
     Column("last_seen", UTCDateTime, nullable=False),
     Column("version", Integer, nullable=False),
     Column("merged_into", String(40)),
+    Column("keywords", JSON, nullable=False, default=list),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_leads_priority", "priority"),

@@ -112,6 +112,9 @@ def test_priority_parts_are_stored_and_rank(store, config):
     top, second = store.list_leads()[1]
     assert top.post_count == 3 and top.priority_parts.spread == round(2 / 3, 6)
     assert top.priority > second.priority
+    # nothing was posted in the day before the window end: not hot, and it never came back
+    assert top.priority_parts.velocity == 0 and top.priority_parts.recurrence == 0
+    assert "大坑" in top.keywords and any("噪音" in k for k in second.keywords)
 
 
 def test_a_quiet_lead_closes_and_reopens_when_the_problem_comes_back(store, config):
@@ -127,4 +130,6 @@ def test_a_quiet_lead_closes_and_reopens_when_the_problem_comes_back(store, conf
     assert counts["leads_reopened"] == 1
     reopened = store.get_lead(lead.id)
     assert reopened.status == LeadStatus.NEW and reopened.post_count == 3
+    assert reopened.priority_parts.recurrence == round(1 / 3, 6)
+    assert reopened.priority_parts.velocity > 0  # its only recent post is new activity
     assert [e.kind for e in store.lead_events(lead.id)][-2:] == ["closed", "reopened"]

@@ -43,6 +43,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     nodes += [Node(ep, None) for ep in new_posts]
 
     created: list = []
+    updates: list = []
     touched: set[str] = set()
     groups = group(nodes, cfg)
     keywords = ctfidf_keywords({g.members[0]: [nodes[i].post.enrichment.normalized_text for i in g.members]
@@ -71,9 +72,9 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
             other = candidates[other_id]
             moved = [(nodes[i].post.id, g.similarity[i]) for i in g.members if nodes[i].lead_id == other_id]
             attach += moved
-            store.update_lead(replace(other, status=LeadStatus.MERGED, merged_into=survivor_id),
-                              other.version, LeadEvent(other_id, "merged", ACTOR, now,
-                                                       {"into": survivor_id, "posts": [p for p, _ in moved]}))
+            updates.append((replace(other, status=LeadStatus.MERGED, merged_into=survivor_id), other.version,
+                            LeadEvent(other_id, "merged", ACTOR, now, {"into": survivor_id,
+                                                                       "posts": [p for p, _ in moved]}), ()))
             counts["leads_merged"] += 1
         previous: Lead = candidates[survivor_id]
         lead = build_lead(survivor_id, members, window.end, weights, previous,
@@ -86,11 +87,12 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
             lead = replace(lead, status=LeadStatus.NEW)
             kind = "reopened"
             counts["leads_reopened"] += 1
-        store.update_lead(lead, previous.version, LeadEvent(survivor_id, kind, ACTOR, now, detail),
-                          members=attach)
+        updates.append((lead, previous.version, LeadEvent(survivor_id, kind, ACTOR, now, detail), attach))
         touched.add(survivor_id)
         counts["leads_updated"] += 1
         counts["posts_assigned"] += len(fresh)
+    # Merged leads are written before their survivors take their posts, all in one transaction.
+    store.update_leads(updates)
     store.create_leads(created)
     counts["leads_closed"] = close_quiet_leads(store, config, window, skip=touched)
     return counts
@@ -100,13 +102,13 @@ def close_quiet_leads(store: Store, config: Config, window: Window, skip: set[st
     """Close open leads with no post for `quiet_days_to_close` before the window end."""
     cfg = config.radar.clustering
     quiet_since = window.end - timedelta(days=cfg.quiet_days_to_close)
-    closed = 0
+    closing = []
     for lead in store.leads_seen_since(window.end - timedelta(days=cfg.reopen_days + cfg.quiet_days_to_close),
                                        [LeadStatus.NEW, LeadStatus.VERIFIED]):
         if lead.id in skip or lead.last_seen >= quiet_since:
             continue
-        store.update_lead(replace(lead, status=LeadStatus.CLOSED), lead.version,
-                          LeadEvent(lead.id, "closed", ACTOR, utcnow(),
-                                    {"quiet_days": cfg.quiet_days_to_close, "last_seen": lead.last_seen.isoformat()}))
-        closed += 1
-    return closed
+        closing.append((replace(lead, status=LeadStatus.CLOSED), lead.version,
+                        LeadEvent(lead.id, "closed", ACTOR, utcnow(),
+                                  {"quiet_days": cfg.quiet_days_to_close, "last_seen": lead.last_seen.isoformat()}), ()))
+    store.update_leads(closing)
+    return len(closing)

@@ -233,20 +233,26 @@ class Store:
     def update_lead(self, lead: Lead, expected_version: int, event: LeadEvent | None = None,
                     members: Sequence[tuple[str, float]] = ()) -> Lead:
         """Write a changed lead if nobody changed it since `expected_version`; returns it bumped."""
-        now = utcnow()
-        row = _lead_row(lead)
-        row["version"] = expected_version + 1
-        with self.engine.begin() as conn:
-            res = conn.execute(update(t.leads).where(
-                t.leads.c.id == lead.id, t.leads.c.version == expected_version).values(**row))
-            if res.rowcount != 1:
-                if conn.execute(select(t.leads.c.id).where(t.leads.c.id == lead.id)).first() is None:
-                    raise LeadNotFound(lead.id)
-                raise ConcurrencyError(f"lead {lead.id} changed since version {expected_version}")
-            self._attach(conn, lead.id, members, now)
-            if event is not None:
-                conn.execute(t.lead_events.insert().values(**_event_row(event)))
+        self.update_leads([(lead, expected_version, event, members)])
         return self.get_lead(lead.id)
+
+    def update_leads(self, items: Sequence[tuple[Lead, int, LeadEvent | None, Sequence[tuple[str, float]]]]) -> None:
+        """Apply many lead updates in one transaction, each checked against its expected
+        version; if any lead changed meanwhile, none is written (ConcurrencyError)."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for lead, expected_version, event, members in items:
+                row = _lead_row(lead)
+                row["version"] = expected_version + 1
+                res = conn.execute(update(t.leads).where(
+                    t.leads.c.id == lead.id, t.leads.c.version == expected_version).values(**row))
+                if res.rowcount != 1:
+                    if conn.execute(select(t.leads.c.id).where(t.leads.c.id == lead.id)).first() is None:
+                        raise LeadNotFound(lead.id)
+                    raise ConcurrencyError(f"lead {lead.id} changed since version {expected_version}")
+                if event is not None:
+                    conn.execute(t.lead_events.insert().values(**_event_row(event)))
+            self._attach_many(conn, [(lead.id, pid, sim) for lead, _, _, members in items for pid, sim in members], now)
 
     def _attach(self, conn, lead_id: str, members: Sequence[tuple[str, float]], now: datetime) -> None:
         self._attach_many(conn, [(lead_id, pid, sim) for pid, sim in members], now)

@@ -1,0 +1,115 @@
+"""Incremental clustering at scale: a simulator corpus fed in batches, as the pipeline runs.
+
+    python -m benchmarks.clustering_scale --posts 1000000 --batch 10000
+
+Per batch: load, enrich, cluster over the batch's time span (existing leads within the time
+window are the anchors). Prints per-batch cluster seconds, the first-10 vs last-10 batch
+means, peak RSS, and, at `--refit-at` posts, the cost of re-clustering everything from
+scratch against one incremental batch. Last line: one JSON object.
+
+The corpus is spread at `--per-day` posts a day (a large city desk's volume), so a batch is a
+slice of time, as in production.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from benchmarks.pipeline import to_post
+from clustering.stage import cluster
+from core.config import load_config
+from core.models import Window
+from core.settings import REPO_ROOT
+from core.store import Store
+from crawlers.simulator.corpus import generate
+from enrichment.stage import enrich
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def refit_seconds(posts, config, end: datetime) -> float:
+    """Cluster every post at once in a fresh store: what a non-incremental design pays each run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(f"sqlite:///{Path(tmp) / 'refit.db'}")
+        for i in range(0, len(posts), 10_000):
+            store.upsert_posts(posts[i:i + 10_000])
+        window = Window(datetime(2000, 1, 1, tzinfo=timezone.utc), end + timedelta(seconds=1))
+        enrich(store, config, window)
+        started = time.perf_counter()
+        cluster(store, config, window)
+        seconds = time.perf_counter() - started
+        store.close()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--posts", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--per-day", type=int, default=5_000)
+    parser.add_argument("--refit-at", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    config = load_config(REPO_ROOT / "config")
+    end = datetime(2026, 11, 22, tzinfo=timezone.utc)
+    days = max(1, args.posts // args.per_day)
+    seconds: list[float] = []
+    refit = incremental_at_refit = None
+    kept = []  # the posts up to --refit-at, for the side-by-side re-fit
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(f"sqlite:///{Path(tmp) / 'scale.db'}")
+        batch = []
+        total = 0
+
+        def run_batch(batch) -> None:
+            nonlocal total
+            store.upsert_posts(batch)
+            start = min(p.published_at for p in batch)
+            window = Window(start - timedelta(hours=6), max(p.published_at for p in batch) + timedelta(seconds=1))
+            enrich(store, config, window)
+            started = time.perf_counter()
+            counts = cluster(store, config, window)
+            seconds.append(time.perf_counter() - started)
+            total += len(batch)
+            print(f"batch {len(seconds):4d}  posts {total:9d}  cluster {seconds[-1]:6.2f} s  "
+                  f"created {counts['leads_created']:5d}  joined {counts['leads_updated']:5d}  "
+                  f"rss {rss_mb():7.0f} MB", flush=True)
+
+        for sim, _truth in generate(args.seed, args.posts, end, days=days):
+            post = to_post(sim, end)
+            batch.append(post)
+            if total + len(batch) <= args.refit_at:
+                kept.append(post)
+            if len(batch) == args.batch:
+                run_batch(batch)
+                batch = []
+                if total == args.refit_at:
+                    incremental_at_refit = statistics.mean(seconds[-3:])
+                    refit = refit_seconds(kept, config, kept[-1].published_at)
+                    kept = []
+                    print(f"re-fit of all {args.refit_at} posts: {refit:.1f} s; incremental batch: "
+                          f"{incremental_at_refit:.2f} s ({refit / incremental_at_refit:.1f}x)", flush=True)
+        if batch:
+            run_batch(batch)
+        store.close()
+    first, last = statistics.mean(seconds[:10]), statistics.mean(seconds[-10:])
+    figures = {"posts": total, "batches": len(seconds), "batch": args.batch,
+               "first10_mean_s": round(first, 3), "last10_mean_s": round(last, 3),
+               "last_vs_first": round(last / first, 3), "peak_rss_mb": round(rss_mb(), 1)}
+    if refit is not None:
+        figures.update(refit_s=round(refit, 2), incremental_batch_s=round(incremental_at_refit, 3),
+                       refit_vs_incremental=round(refit / incremental_at_refit, 1))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -140,7 +140,12 @@ class Locator:
 
         prev_end = -1
         prev_districts: set[str] = set()
+        voted_places: set[str] = set()
         for m in matches:
+            # A place named again (title and body) is the same evidence, not more of it: counted
+            # twice, a road's primary district outvoted the street the post names.
+            if m.term in voted_places:
+                continue
             # 龙岗区龙岗 / 龙岗龙岗: a name right after its district reads as the street, the
             # way addresses are written (district, then street).
             follows = prev_districts if m.start == prev_end else set()
@@ -160,6 +165,7 @@ class Locator:
             streets = kinds.get("street", [])
             districts = kinds.get("district", [])
             if places:
+                voted_places.add(m.term)
                 # A place name shared by several places splits its vote.
                 share = 1.0 / len(places)
                 for _, idx in places:

@@ -90,3 +90,12 @@ def test_nowhere_and_garbage(locator):
     for raw in ["", "广州天河区有坑", "\x00\ufffd", "a" * 10_000]:
         loc = locate(locator, raw)
         assert loc.district is None
+
+
+def test_a_place_named_twice_does_not_outvote_the_street():
+    from core.config import load_config
+    from core.settings import REPO_ROOT
+    from enrichment.geo import Locator
+    locator = Locator(load_config(REPO_ROOT / "config").gazetteer)
+    loc = locator.locate("深南大道的坑还没修\n深南大道辅道粤海街道这段路面一个大坑")
+    assert (loc.district, loc.street) == ("南山区", "粤海街道")

@@ -1,17 +1,20 @@
-"""Group posts that describe the same problem, incrementally.
+"""Group new posts that describe the same problem, against the leads that already exist.
 
-1. Hard links: exact duplicates, near duplicates (MinHash) and reposts belong together.
-2. Join: a new post joins the existing lead whose members it resembles most on average
-   (char n-gram TF-IDF cosine, same district, compatible category and street, close in time),
-   if that average clears `same_problem_threshold`.
+1. Hard links: exact duplicates, near duplicates (MinHash) and reposts belong together; a new
+   post whose exact text or reposted original is already in a lead joins that lead.
+2. Join: a new post joins the existing lead whose centroid it is closest to (the centroid's
+   dot with a unit vector is the post's average char 1-2-gram TF-IDF cosine to the lead's
+   members), within the same district, compatible category and street, close in time, if it
+   clears `same_problem_threshold`.
 3. Cluster the rest: average-linkage agglomerative clustering of the remaining new posts per
    district block, cut at the same threshold. Average linkage does not chain: a group cannot
    drift one similar pair at a time into a different problem.
-4. Sweep: posts still alone get one more chance to join any group by the join rule, so a
-   second run over the same posts finds nothing left to do.
+4. Sweep: posts still alone get one more chance to join a group formed in this run, so a second
+   run over the same posts finds nothing left to do.
 
-Existing leads enter as anchors, so their ids stay put. Two leads merge only when one post
-is hard-linked to both, or resembles both above `merge_threshold`.
+Existing leads enter as one vector each, not as their members, so a run costs what its new
+posts cost, however long the history. Two leads merge only when one post is hard-linked to
+both, or resembles both above `merge_threshold`.
 """
 from __future__ import annotations
 
@@ -22,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from sklearn.cluster import AgglomerativeClustering
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from clustering.dedup import UnionFind, exact_duplicate_pairs, near_duplicate_pairs
 from core.config import ClusteringConfig
@@ -30,150 +32,187 @@ from core.models import EnrichedPost
 
 CHUNK = 2048  # new posts whose similarity rows are held densely at once
 MAX_AGGLOMERATE = 8000  # new posts per block clustered in one go (memory is quadratic)
+DAY = 86400.0
 
 
 @dataclass(frozen=True)
-class Node:
-    post: EnrichedPost
-    lead_id: str | None  # the lead it already belongs to, None for a new post
-    closed: bool = False  # member of a closed lead: matched over `reopen_days`, not the time window
+class Anchor:
+    """An existing lead as the grouper sees it: where, what, when, and one centroid row."""
+
+    lead_id: str
+    first_seen: float  # epoch seconds
+    last_seen: float
+    district: str
+    category: str
+    street: str
+    closed: bool  # closed leads are matched over `reopen_days`, open ones over the time window
 
 
 @dataclass(frozen=True)
 class Group:
-    """A set of nodes; `lead_ids` are the existing leads it holds, oldest first."""
+    """New posts (indices) that are one problem; `lead_ids` the existing leads they join,
+    oldest first (the first survives a merge)."""
 
     members: tuple[int, ...]
     lead_ids: tuple[str, ...]
     similarity: dict[int, float]
 
 
-class _Placement:
-    """Which group each node is in; groups merge through a union-find over founder indices."""
-
-    def __init__(self, nodes: Sequence[Node]):
-        self.uf = UnionFind(len(nodes))
-        self.best = np.zeros(len(nodes))
-        first: dict[str, int] = {}
-        for i, node in enumerate(nodes):
-            if node.lead_id is not None:
-                self.uf.union(first.setdefault(node.lead_id, i), i)
-
-    def join(self, i: int, j: int, sim: float) -> None:
-        self.uf.union(i, j)
-        self.best[i] = max(self.best[i], sim)
-
-
-def group(nodes: Sequence[Node], cfg: ClusteringConfig) -> list[Group]:
-    n = len(nodes)
-    if n == 0:
-        return []
-    is_new = np.array([node.lead_id is None for node in nodes])
-    # A repost's own words ("转发微博", "同问") say nothing about which problem it is: it is
-    # placed through its original only, never by its text.
-    own_text = np.array([node.post.post.reposted_id is None for node in nodes])
-    place = _Placement(nodes)
-    texts = [node.post.enrichment.normalized_text for node in nodes]
-    features = _Features.of(nodes, texts, cfg)
-    for idx in _blocks(nodes, own_text).values():
-        _place_block(features, idx, is_new, place, cfg)
-    _hard_links(nodes, texts, is_new, own_text, place, cfg)
-
-    members_of: dict[int, list[int]] = defaultdict(list)
-    for i in range(n):
-        members_of[place.uf.find(i)].append(i)
-    out = []
-    for members in members_of.values():
-        leads = sorted({nodes[i].lead_id for i in members if nodes[i].lead_id},
-                       key=lambda lid: min(nodes[i].post.post.published_at for i in members
-                                           if nodes[i].lead_id == lid))
-        out.append(Group(tuple(members), tuple(leads), {i: float(place.best[i]) for i in members}))
-    return out
-
-
-def _blocks(nodes: Sequence[Node], own_text: np.ndarray) -> dict[str, np.ndarray]:
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for i, node in enumerate(nodes):
-        if own_text[i]:
-            # Posts with no known district are compared only with each other: a placeless post
-            # must not pull a placed lead toward another district.
-            blocks[node.post.enrichment.district or ""].append(i)
-    return {k: np.array(v) for k, v in blocks.items()}
-
-
 @dataclass(frozen=True)
-class _Features:
-    matrix: sparse.csr_matrix
+class _Posts:
+    vectors: sparse.csr_matrix
     times: np.ndarray
-    reach: np.ndarray  # seconds: how far in time a post may be from this one and be one problem
     category: np.ndarray
     street: np.ndarray
 
     @classmethod
-    def of(cls, nodes: Sequence[Node], texts: Sequence[str], cfg: ClusteringConfig) -> "_Features":
-        matrix = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True,
-                                 dtype=np.float32).fit_transform(texts)
-        return cls(matrix,
-                   np.array([n.post.post.published_at.timestamp() for n in nodes]),
-                   np.array([(cfg.reopen_days if n.closed else cfg.time_window_days) * 86400 for n in nodes]),
-                   np.array([n.post.enrichment.category or "" for n in nodes], dtype=object),
-                   np.array([n.post.enrichment.street or "" for n in nodes], dtype=object))
+    def of(cls, posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix) -> "_Posts":
+        return cls(vectors,
+                   np.array([p.post.published_at.timestamp() for p in posts], dtype=float),
+                   np.array([p.enrichment.category or "" for p in posts], dtype=object),
+                   np.array([p.enrichment.street or "" for p in posts], dtype=object))
 
 
-def _similarity(f: _Features, rows: np.ndarray, cols: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
-    """Cosine between rows and cols, zero where they cannot be one problem."""
-    sims = (f.matrix[rows] @ f.matrix[cols].T).toarray()
-    close = np.abs(f.times[rows][:, None] - f.times[cols][None, :]) <= f.reach[cols][None, :]
+def _compatible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # Unknown category or street is compatible with any: absence is not evidence.
-    cr, cc = f.category[rows][:, None], f.category[cols][None, :]
-    sr, sc = f.street[rows][:, None], f.street[cols][None, :]
-    ok = close & ((cr == cc) | (cr == "") | (cc == "")) & ((sr == sc) | (sr == "") | (sc == ""))
+    a, b = a[:, None], b[None, :]
+    return (a == b) | (a == "") | (b == "")
+
+
+class _Placement:
+    """Union-find over new posts (0..n-1) then anchors (n..n+k-1); `best` is each post's
+    similarity to what it joined."""
+
+    def __init__(self, n_posts: int, n_anchors: int):
+        self.n = n_posts
+        self.uf = UnionFind(n_posts + n_anchors)
+        self.best = np.zeros(n_posts)
+
+    def join(self, i: int, j: int, sim: float) -> None:
+        self.uf.union(i, j)
+        if i < self.n:
+            self.best[i] = max(self.best[i], sim)
+
+
+def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Sequence[Anchor],
+          centroids: sparse.csr_matrix, links: Sequence[tuple[int, int]], cfg: ClusteringConfig) -> list[Group]:
+    """Place `posts` (rows of unit `vectors`) among `anchors` (rows of `centroids`); `links`
+    are (post, anchor) pairs the store already proved to be one problem."""
+    n, k = len(posts), len(anchors)
+    if n == 0:
+        return []
+    # A repost's own words ("转发微博", "同问") say nothing about which problem it is: it is
+    # placed through its original only, never by its text.
+    own_text = np.array([p.post.reposted_id is None for p in posts])
+    place = _Placement(n, k)
+    f = _Posts.of(posts, vectors)
+    for i, a in links:
+        place.join(i, n + a, 1.0)
+    anchor_blocks: dict[str, list[int]] = defaultdict(list)
+    for a, anchor in enumerate(anchors):
+        anchor_blocks[anchor.district].append(a)
+    for district, idx in _blocks(posts, own_text).items():
+        _place_block(f, idx, anchors, centroids, np.array(anchor_blocks.get(district, []), dtype=int),
+                     place, cfg)
+    _hard_links(posts, own_text, place, cfg)
+
+    members_of: dict[int, list[int]] = defaultdict(list)
+    leads_of: dict[int, list[Anchor]] = defaultdict(list)
+    for i in range(n):
+        members_of[place.uf.find(i)].append(i)
+    for a, anchor in enumerate(anchors):
+        leads_of[place.uf.find(n + a)].append(anchor)
+    return [Group(tuple(members),
+                  tuple(a.lead_id for a in sorted(leads_of.get(root, []), key=lambda a: (a.first_seen, a.lead_id))),
+                  {i: float(place.best[i]) for i in members})
+            for root, members in members_of.items()]
+
+
+def _blocks(posts: Sequence[EnrichedPost], own_text: np.ndarray) -> dict[str, np.ndarray]:
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(posts):
+        if own_text[i]:
+            # Posts with no known district are compared only with each other: a placeless post
+            # must not pull a placed lead toward another district.
+            blocks[p.enrichment.district or ""].append(i)
+    return {k: np.array(v) for k, v in blocks.items()}
+
+
+def _post_similarity(f: _Posts, rows: np.ndarray, cols: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
+    """Cosine between posts, zero where they cannot be one problem."""
+    sims = (f.vectors[rows] @ f.vectors[cols].T).toarray()
+    close = np.abs(f.times[rows][:, None] - f.times[cols][None, :]) <= cfg.time_window_days * DAY
+    ok = close & _compatible(f.category[rows], f.category[cols]) & _compatible(f.street[rows], f.street[cols])
     sims[~ok] = 0.0
     return sims
 
 
-def _join_existing(rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, place: _Placement,
-                   cfg: ClusteringConfig) -> np.ndarray:
-    """Join each row to the group of `cols` it resembles most on average; returns who joined."""
-    roots = np.array([place.uf.find(int(c)) for c in cols])
-    labels, inverse = np.unique(roots, return_inverse=True)
-    indicator = sparse.csr_matrix((np.ones(len(cols)), (np.arange(len(cols)), inverse)),
-                                  shape=(len(cols), len(labels)))
-    sizes = np.asarray(indicator.sum(axis=0)).ravel()
-    averages = (sparse.csr_matrix(sims) @ indicator).toarray() / sizes
+def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], cols: np.ndarray,
+                       centroids: sparse.csr_matrix, cfg: ClusteringConfig) -> np.ndarray:
+    """Average cosine of each post to each lead's members, zero where they cannot be one problem."""
+    sims = (f.vectors[rows] @ centroids[cols].T).toarray()
+    chosen = [anchors[c] for c in cols]
+    reach = np.array([(cfg.reopen_days if a.closed else cfg.time_window_days) * DAY for a in chosen])
+    first = np.array([a.first_seen for a in chosen]) - reach
+    last = np.array([a.last_seen for a in chosen]) + reach
+    t = f.times[rows][:, None]
+    ok = ((t >= first[None, :]) & (t <= last[None, :])
+          & _compatible(f.category[rows], np.array([a.category for a in chosen], dtype=object))
+          & _compatible(f.street[rows], np.array([a.street for a in chosen], dtype=object)))
+    sims[~ok] = 0.0
+    return sims
+
+
+def _join_best(rows: np.ndarray, targets: np.ndarray, scores: np.ndarray, place: _Placement,
+               cfg: ClusteringConfig) -> np.ndarray:
+    """Join each row to its best-scoring target (node ids); a row close to two targets above
+    `merge_threshold` is evidence they are one. Returns who joined."""
     joined = np.zeros(len(rows), dtype=bool)
+    if scores.shape[1] == 0:
+        return joined
     for r, i in enumerate(rows):
-        order = np.argsort(-averages[r])
-        top = averages[r, order[0]] if len(order) else 0.0
+        order = np.argsort(-scores[r])[:3]
+        top = scores[r, order[0]]
         if top < cfg.same_problem_threshold:
             continue
-        target = int(labels[order[0]])
+        target = int(targets[order[0]])
         place.join(int(i), target, float(top))
         joined[r] = True
-        for k in order[1:3]:  # a post close to two groups at once is evidence they are one
-            if averages[r, k] >= cfg.merge_threshold and top >= cfg.merge_threshold:
-                place.uf.union(target, int(labels[k]))
+        for c in order[1:]:
+            if scores[r, c] >= cfg.merge_threshold and top >= cfg.merge_threshold:
+                place.uf.union(target, int(targets[c]))
     return joined
 
 
-def _place_block(f: _Features, idx: np.ndarray, is_new: np.ndarray, place: _Placement,
+def _join_groups(f: _Posts, rows: np.ndarray, others: np.ndarray, place: _Placement,
                  cfg: ClusteringConfig) -> None:
-    new = idx[is_new[idx]]
-    old = idx[~is_new[idx]]
-    if len(new) == 0:
-        return
-    rest = new
-    if len(old):
-        joined = np.zeros(len(new), dtype=bool)
-        for s in range(0, len(new), CHUNK):
-            rows = new[s:s + CHUNK]
-            joined[s:s + CHUNK] = _join_existing(rows, old, _similarity(f, rows, old, cfg), place, cfg)
-        rest = new[~joined]
+    """Join each row to the group of `others` it resembles most on average."""
+    roots = np.array([place.uf.find(int(c)) for c in others])
+    labels, inverse = np.unique(roots, return_inverse=True)
+    indicator = sparse.csr_matrix((np.ones(len(others)), (np.arange(len(others)), inverse)),
+                                  shape=(len(others), len(labels)))
+    sizes = np.asarray(indicator.sum(axis=0)).ravel()
+    for s in range(0, len(rows), CHUNK):
+        part = rows[s:s + CHUNK]
+        averages = (sparse.csr_matrix(_post_similarity(f, part, others, cfg)) @ indicator).toarray() / sizes
+        _join_best(part, labels, averages, place, cfg)
+
+
+def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], centroids: sparse.csr_matrix,
+                 anchor_idx: np.ndarray, place: _Placement, cfg: ClusteringConfig) -> None:
+    rest = idx
+    if len(anchor_idx):
+        joined = np.zeros(len(idx), dtype=bool)
+        for s in range(0, len(idx), CHUNK):
+            rows = idx[s:s + CHUNK]
+            scores = _anchor_similarity(f, rows, anchors, anchor_idx, centroids, cfg)
+            joined[s:s + CHUNK] = _join_best(rows, place.n + anchor_idx, scores, place, cfg)
+        rest = idx[~joined]
     for s in range(0, len(rest), MAX_AGGLOMERATE):
         part = rest[s:s + MAX_AGGLOMERATE]
         if len(part) < 2:
             continue
-        sims = _similarity(f, part, part, cfg)
+        sims = _post_similarity(f, part, part, cfg)
         np.fill_diagonal(sims, 1.0)
         labels = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
                                          distance_threshold=1.0 - cfg.same_problem_threshold
@@ -185,28 +224,24 @@ def _place_block(f: _Features, idx: np.ndarray, is_new: np.ndarray, place: _Plac
                 place.join(i, founders[label], float(sims[r, labels == label].mean()))
             else:
                 founders[label] = i
-    # The sweep: anyone still alone tries every group in the block once more.
-    roots = np.array([place.uf.find(int(j)) for j in idx])
+    # The sweep: a post still alone tries every group of this run's posts in the block once more.
+    roots = np.array([place.uf.find(int(i)) for i in idx])
     counts = Counter(roots.tolist())
-    alone = np.array([int(i) for i, r in zip(idx, roots) if counts[r] == 1 and is_new[i]])
+    alone = idx[np.array([counts[r] == 1 and place.best[i] == 0 for r, i in zip(roots, idx)])]
     others = idx[np.array([counts[r] > 1 for r in roots])]
     if len(alone) and len(others):
-        for s in range(0, len(alone), CHUNK):
-            rows = alone[s:s + CHUNK]
-            _join_existing(rows, others, _similarity(f, rows, others, cfg), place, cfg)
+        _join_groups(f, alone, others, place, cfg)
 
 
-def _hard_links(nodes, texts, is_new, own_text, place: _Placement, cfg: ClusteringConfig) -> None:
-    for i, j in exact_duplicate_pairs([node.post.enrichment.text_hash for node in nodes]):
-        if own_text[i] and own_text[j] and (is_new[i] or is_new[j]):
-            place.join(j, i, 1.0)
-    idx = [i for i in range(len(nodes)) if own_text[i]]
-    for a, b in near_duplicate_pairs([texts[i] for i in idx], cfg.near_duplicate_threshold):
-        i, j = idx[a], idx[b]
-        if is_new[i] or is_new[j]:
-            place.join(j, i, cfg.near_duplicate_threshold)
-    index_of = {node.post.id: i for i, node in enumerate(nodes)}
-    for i, node in enumerate(nodes):
-        original = node.post.post.reposted_id
-        if original and original in index_of and is_new[i]:
+def _hard_links(posts: Sequence[EnrichedPost], own_text: np.ndarray, place: _Placement,
+                cfg: ClusteringConfig) -> None:
+    own = [i for i in range(len(posts)) if own_text[i]]
+    for a, b in exact_duplicate_pairs([posts[i].enrichment.text_hash for i in own]):
+        place.join(own[b], own[a], 1.0)
+    for a, b in near_duplicate_pairs([posts[i].enrichment.normalized_text for i in own], cfg.near_duplicate_threshold):
+        place.join(own[b], own[a], cfg.near_duplicate_threshold)
+    index_of = {p.id: i for i, p in enumerate(posts)}
+    for i, p in enumerate(posts):
+        original = p.post.reposted_id
+        if original and original in index_of:
             place.join(i, index_of[original], 1.0)

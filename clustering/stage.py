@@ -1,7 +1,8 @@
 """The cluster stage: fold new relevant posts into leads, creating, growing and merging them.
 
-Incremental: only posts not yet in a lead are placed; existing leads are loaded as anchors,
-so a lead keeps its id and its posts across runs. A merge keeps the older lead's id and is
+Incremental: only posts not yet in a lead are placed; existing leads are loaded as anchors
+(one stored centroid each, `lead_profiles`), so a lead keeps its id and its posts across runs
+and a run costs what its new posts and the leads they touch cost, not the whole history. A merge keeps the older lead's id and is
 recorded on both leads; nothing is renumbered.
 """
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from clustering.grouping import Node, group
+import numpy as np
+
+from clustering import lexical
+from clustering.grouping import Anchor, group
 from clustering.keywords import ctfidf_keywords
 from clustering.leads import build_lead, lead_id_for
 from core.config import Config
-from core.models import Lead, LeadEvent, LeadStatus, Window, utcnow
+from core.models import EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, StageState, Window, utcnow
 from core.store import Store
 
 ACTOR = "clusterer"
@@ -30,72 +34,123 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     if not new_posts:
         counts["leads_closed"] = close_quiet_leads(store, config, window)
         return counts
-    since = window.start - timedelta(days=cfg.time_window_days)
-    candidates = {lead.id: lead for lead in
-                  store.leads_seen_since(since, [LeadStatus.NEW, LeadStatus.VERIFIED])}
-    # Closed leads stay reachable for longer: a problem that comes back reopens its lead.
-    candidates.update({lead.id: lead for lead in store.leads_seen_since(
-        window.start - timedelta(days=cfg.reopen_days), [LeadStatus.CLOSED])})
-    member_ids = store.lead_member_ids(list(candidates))
-    by_id = {ep.id: ep for ep in store.enriched_posts([p for ids in member_ids.values() for p in ids])}
-    nodes = [Node(by_id[pid], lead_id, candidates[lead_id].status == LeadStatus.CLOSED)
-             for lead_id, ids in member_ids.items() for pid in ids if pid in by_id]
-    nodes += [Node(ep, None) for ep in new_posts]
+    state = store.stage_state(lexical.STATE_NAME)
+    frequencies = (lexical.DocumentFrequencies.from_bytes(state.count, state.payload) if state
+                   else lexical.DocumentFrequencies.empty())
+    term_counts = lexical.term_counts([ep.enrichment.normalized_text for ep in new_posts])
+    frequencies.add(term_counts)
+    idf = frequencies.idf()
+    vectors = lexical.weigh(term_counts, idf)
+
+    anchored = store.anchor_leads(window.start - timedelta(days=cfg.time_window_days),
+                                  window.start - timedelta(days=cfg.reopen_days))
+    leads = {lead.id: lead for lead, _ in anchored}
+    profiles = {lead.id: profile for lead, profile in anchored if profile is not None}
+    backfilled = _backfill_profiles(store, [lid for lid in leads if lid not in profiles], idf)
+    profiles.update({p.lead_id: p for p in backfilled})
+    anchors = [Anchor(lead.id, lead.first_seen.timestamp(), lead.last_seen.timestamp(), lead.district or "",
+                      lead.category or "", lead.street or "", lead.status == LeadStatus.CLOSED)
+               for lead, _ in anchored]
+    centroids = lexical.stack([(profiles[a.lead_id].features, profiles[a.lead_id].weights) for a in anchors])
+    groups = group(new_posts, vectors, anchors, centroids, _store_links(store, new_posts, anchors), cfg)
+
+    # Every member of a lead a post joins is read back: the lead's fields and centroid are
+    # rebuilt from all of them under today's document frequencies.
+    touched = sorted({lid for g in groups for lid in g.lead_ids})
+    member_ids = store.lead_member_ids(touched)
+    old_posts = {ep.id: ep for ep in store.enriched_posts([p for ids in member_ids.values() for p in ids])}
+    members_of: dict[int, list[EnrichedPost]] = {}
+    for n, g in enumerate(groups):
+        if not g.lead_ids and len(g.members) < cfg.min_lead_posts:
+            continue  # stays unassigned; a later post may join it
+        old = [old_posts[p] for lid in g.lead_ids for p in member_ids[lid] if p in old_posts]
+        members_of[n] = sorted(old + [new_posts[i] for i in g.members], key=lambda ep: (ep.post.published_at, ep.id))
+    keywords = ctfidf_keywords({n: [ep.enrichment.normalized_text for ep in members]
+                                for n, members in members_of.items()})
 
     created: list = []
     updates: list = []
-    touched: set[str] = set()
-    groups = group(nodes, cfg)
-    keywords = ctfidf_keywords({g.members[0]: [nodes[i].post.enrichment.normalized_text for i in g.members]
-                                for g in groups if len(g.members) >= cfg.min_lead_posts})
-    for g in groups:
-        fresh = [i for i in g.members if nodes[i].lead_id is None]
-        if not fresh:
-            continue
-        members = sorted((nodes[i].post for i in g.members), key=lambda ep: (ep.post.published_at, ep.id))
-        similarity = {nodes[i].post.id: g.similarity[i] for i in g.members}
-        attach = [(nodes[i].post.id, g.similarity[i]) for i in fresh]
+    saved_profiles = list(backfilled)
+    kept: set[str] = set()
+    for n, members in members_of.items():
+        g = groups[n]
         now = utcnow()
+        similarity = {new_posts[i].id: g.similarity[i] for i in g.members}
+        profile = _profile_of(members, idf)
         if not g.lead_ids:
-            if len(members) < cfg.min_lead_posts:
-                continue  # stays unassigned; a later post may join it
-            lead = build_lead(lead_id_for(members[0].id), members, window.end, weights,
-                              keywords=keywords.get(g.members[0], ()))
+            lead = build_lead(lead_id_for(members[0].id), members, window.end, weights, keywords=keywords.get(n, ()))
             created.append((lead, [(ep.id, similarity[ep.id]) for ep in members],
                             LeadEvent(lead.id, "created", ACTOR, now,
                                       {"posts": [ep.id for ep in members], "window_end": window.end.isoformat()})))
+            saved_profiles.append(replace(profile, lead_id=lead.id))
             counts["leads_created"] += 1
             counts["posts_assigned"] += len(members)
             continue
         survivor_id, absorbed = g.lead_ids[0], g.lead_ids[1:]
+        attach = [(new_posts[i].id, g.similarity[i]) for i in g.members]
         for other_id in absorbed:
-            other = candidates[other_id]
-            moved = [(nodes[i].post.id, g.similarity[i]) for i in g.members if nodes[i].lead_id == other_id]
+            other = leads[other_id]
+            moved = [(p, None) for p in member_ids[other_id]]
             attach += moved
             updates.append((replace(other, status=LeadStatus.MERGED, merged_into=survivor_id), other.version,
                             LeadEvent(other_id, "merged", ACTOR, now, {"into": survivor_id,
                                                                        "posts": [p for p, _ in moved]}), ()))
             counts["leads_merged"] += 1
-        previous: Lead = candidates[survivor_id]
-        lead = build_lead(survivor_id, members, window.end, weights, previous,
-                          reopened=previous.status == LeadStatus.CLOSED, keywords=keywords.get(g.members[0], ()))
-        detail = {"posts": [nodes[i].post.id for i in fresh]}
+        previous: Lead = leads[survivor_id]
+        reopened = previous.status == LeadStatus.CLOSED
+        lead = build_lead(survivor_id, members, window.end, weights, previous, reopened=reopened,
+                          keywords=keywords.get(n, ()))
+        detail = {"posts": [new_posts[i].id for i in g.members]}
         if absorbed:
             detail["merged_from"] = list(absorbed)
         kind = "posts_added"
-        if previous.status == LeadStatus.CLOSED:
+        if reopened:
             lead = replace(lead, status=LeadStatus.NEW)
             kind = "reopened"
             counts["leads_reopened"] += 1
         updates.append((lead, previous.version, LeadEvent(survivor_id, kind, ACTOR, now, detail), attach))
-        touched.add(survivor_id)
+        saved_profiles.append(replace(profile, lead_id=survivor_id))
+        kept.add(survivor_id)
         counts["leads_updated"] += 1
-        counts["posts_assigned"] += len(fresh)
-    # Merged leads are written before their survivors take their posts, all in one transaction.
-    store.update_leads(updates)
-    store.create_leads(created)
-    counts["leads_closed"] = close_quiet_leads(store, config, window, skip=touched)
+        counts["posts_assigned"] += len(g.members)
+    new_state = StageState(lexical.STATE_NAME, state.version if state else 0, frequencies.docs,
+                           frequencies.to_bytes())
+    store.commit_clustering(updates=updates, created=created, profiles=saved_profiles, state=new_state)
+    counts["leads_closed"] = close_quiet_leads(store, config, window, skip=kept)
     return counts
+
+
+def _profile_of(members: list[EnrichedPost], idf) -> LeadProfile:
+    rows = lexical.weigh(lexical.term_counts([ep.enrichment.normalized_text for ep in members]), idf)
+    c = lexical.centroid(rows)
+    return LeadProfile("", len(members), c.indices.astype(np.int32), c.data.astype(np.float32))
+
+
+def _backfill_profiles(store: Store, lead_ids: list[str], idf) -> list[LeadProfile]:
+    """Profiles of leads written before profiles were kept (schema 0007), from their members."""
+    if not lead_ids:
+        return []
+    member_ids = store.lead_member_ids(lead_ids)
+    posts = {ep.id: ep for ep in store.enriched_posts([p for ids in member_ids.values() for p in ids])}
+    return [replace(_profile_of([posts[p] for p in ids if p in posts], idf), lead_id=lid)
+            for lid, ids in member_ids.items()]
+
+
+def _store_links(store: Store, posts: list[EnrichedPost], anchors: list[Anchor]) -> list[tuple[int, int]]:
+    """(post, anchor) pairs proved by the store: the post's exact text, or the post it reposts,
+    is already in that lead."""
+    index = {a.lead_id: k for k, a in enumerate(anchors)}
+    links = []
+    by_hash = store.leads_of_text_hashes([ep.enrichment.text_hash for ep in posts if ep.post.reposted_id is None])
+    originals = store.lead_of_posts([ep.post.reposted_id for ep in posts if ep.post.reposted_id])
+    for i, ep in enumerate(posts):
+        if ep.post.reposted_id:
+            lead = originals.get(ep.post.reposted_id)
+            if lead in index:
+                links.append((i, index[lead]))
+        else:
+            links += [(i, index[lid]) for lid in sorted(by_hash.get(ep.enrichment.text_hash, ())) if lid in index]
+    return links
 
 
 def close_quiet_leads(store: Store, config: Config, window: Window, skip: set[str] = frozenset()) -> int:

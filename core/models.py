@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
+import numpy as np
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -185,6 +187,27 @@ class Lead:
     merged_into: str | None = None
     updated_at: datetime | None = None
     keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LeadProfile:
+    """What the clusterer compares new posts with: the centroid of a lead's member vectors as
+    sparse (feature index, weight) arrays, and how many members it averages."""
+
+    lead_id: str
+    members: int
+    features: np.ndarray  # int32 indices
+    weights: np.ndarray  # float32, same length
+
+
+@dataclass(frozen=True)
+class StageState:
+    """A stage's state carried between runs; `version` guards against two writers."""
+
+    name: str
+    version: int
+    count: int
+    payload: bytes
 
 
 @dataclass(frozen=True)

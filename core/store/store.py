@@ -16,8 +16,8 @@ from sqlalchemy import Engine, and_, case, create_engine, event, func, select, u
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.models import (Checkpoint, CrawlRun, EnrichedPost, Enrichment, Engagement, Lead,
-                         LeadEvent, LeadStatus, Post, PriorityParts, StageRun, UpsertResult,
-                         Window, utcnow)
+                         LeadEvent, LeadProfile, LeadStatus, Post, PriorityParts, StageRun,
+                         StageState, UpsertResult, Window, utcnow)
 from core.store import tables as t
 
 BATCH = 500  # rows per statement: keeps SQLite's variable limit and PostgreSQL round trips sane
@@ -223,12 +223,14 @@ class Store:
 
     def create_leads(self, items: Sequence[tuple[Lead, Sequence[tuple[str, float]], LeadEvent]]) -> None:
         """Create many leads with their members and events in one transaction."""
-        now = utcnow()
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(items)):
-                conn.execute(t.leads.insert(), [{**_lead_row(lead), "created_at": now} for lead, _, _ in chunk])
-                conn.execute(t.lead_events.insert(), [_event_row(event) for _, _, event in chunk])
-            self._attach_many(conn, [(lead.id, pid, sim) for lead, members, _ in items for pid, sim in members], now)
+            self._create_leads(conn, items, utcnow())
+
+    def _create_leads(self, conn, items, now: datetime) -> None:
+        for chunk in _chunks(list(items)):
+            conn.execute(t.leads.insert(), [{**_lead_row(lead), "created_at": now} for lead, _, _ in chunk])
+            conn.execute(t.lead_events.insert(), [_event_row(event) for _, _, event in chunk])
+        self._attach_many(conn, [(lead.id, pid, sim) for lead, members, _ in items for pid, sim in members], now)
 
     def update_lead(self, lead: Lead, expected_version: int, event: LeadEvent | None = None,
                     members: Sequence[tuple[str, float]] = ()) -> Lead:
@@ -239,30 +241,121 @@ class Store:
     def update_leads(self, items: Sequence[tuple[Lead, int, LeadEvent | None, Sequence[tuple[str, float]]]]) -> None:
         """Apply many lead updates in one transaction, each checked against its expected
         version; if any lead changed meanwhile, none is written (ConcurrencyError)."""
+        with self.engine.begin() as conn:
+            self._update_leads(conn, items, utcnow())
+
+    def _update_leads(self, conn, items, now: datetime) -> None:
+        for lead, expected_version, event, members in items:
+            row = _lead_row(lead)
+            row["version"] = expected_version + 1
+            res = conn.execute(update(t.leads).where(
+                t.leads.c.id == lead.id, t.leads.c.version == expected_version).values(**row))
+            if res.rowcount != 1:
+                if conn.execute(select(t.leads.c.id).where(t.leads.c.id == lead.id)).first() is None:
+                    raise LeadNotFound(lead.id)
+                raise ConcurrencyError(f"lead {lead.id} changed since version {expected_version}")
+            if event is not None:
+                conn.execute(t.lead_events.insert().values(**_event_row(event)))
+        self._attach_many(conn, [(lead.id, pid, sim) for lead, _, _, members in items for pid, sim in members], now)
+
+    def commit_clustering(self, *, updates: Sequence = (), created: Sequence = (),
+                          profiles: Sequence[LeadProfile] = (), state: StageState | None = None) -> None:
+        """One cluster run's writes in one transaction: lead updates (merged leads first, so
+        survivors can take their posts), new leads, lead profiles, and the stage state, whose
+        `version` is the one read (ConcurrencyError if another run wrote it since)."""
         now = utcnow()
         with self.engine.begin() as conn:
-            for lead, expected_version, event, members in items:
-                row = _lead_row(lead)
-                row["version"] = expected_version + 1
-                res = conn.execute(update(t.leads).where(
-                    t.leads.c.id == lead.id, t.leads.c.version == expected_version).values(**row))
-                if res.rowcount != 1:
-                    if conn.execute(select(t.leads.c.id).where(t.leads.c.id == lead.id)).first() is None:
-                        raise LeadNotFound(lead.id)
-                    raise ConcurrencyError(f"lead {lead.id} changed since version {expected_version}")
-                if event is not None:
-                    conn.execute(t.lead_events.insert().values(**_event_row(event)))
-            self._attach_many(conn, [(lead.id, pid, sim) for lead, _, _, members in items for pid, sim in members], now)
+            self._update_leads(conn, updates, now)
+            self._create_leads(conn, created, now)
+            rows = [{"lead_id": p.lead_id, "members": int(p.members),
+                     "features": np.asarray(p.features, dtype="<i4").tobytes(),
+                     "weights": np.asarray(p.weights, dtype="<f4").tobytes(), "updated_at": now}
+                    for p in profiles]
+            for chunk in _chunks(rows):
+                conn.execute(*self._upsert(t.lead_profiles, list(chunk), ["lead_id"]))
+            if state is not None:
+                self._save_state(conn, state, now)
+
+    def _save_state(self, conn, state: StageState, now: datetime) -> None:
+        values = {"version": state.version + 1, "count": int(state.count), "payload": state.payload,
+                  "updated_at": now}
+        if state.version == 0:
+            if conn.execute(select(t.stage_state.c.name).where(t.stage_state.c.name == state.name)).first():
+                raise ConcurrencyError(f"stage state {state.name} was created by another run")
+            conn.execute(t.stage_state.insert().values(name=state.name, **values))
+            return
+        res = conn.execute(update(t.stage_state).where(
+            t.stage_state.c.name == state.name, t.stage_state.c.version == state.version).values(**values))
+        if res.rowcount != 1:
+            raise ConcurrencyError(f"stage state {state.name} changed since version {state.version}")
+
+    def stage_state(self, name: str) -> StageState | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t.stage_state).where(t.stage_state.c.name == name)).first()
+        return None if r is None else StageState(r.name, r.version, r.count, bytes(r.payload))
+
+    def anchor_leads(self, open_since: datetime, closed_since: datetime
+                     ) -> list[tuple[Lead, LeadProfile | None]]:
+        """Leads a new post may join: open ones seen since `open_since`, closed ones seen since
+        `closed_since`, each with its profile (None for a lead written before profiles)."""
+        q = (select(t.leads, t.lead_profiles.c.members, t.lead_profiles.c.features, t.lead_profiles.c.weights)
+             .outerjoin(t.lead_profiles, t.lead_profiles.c.lead_id == t.leads.c.id)
+             .where(t.leads.c.last_seen >= min(open_since, closed_since),
+                    ((t.leads.c.status.in_([LeadStatus.NEW.value, LeadStatus.VERIFIED.value])
+                      & (t.leads.c.last_seen >= open_since))
+                     | ((t.leads.c.status == LeadStatus.CLOSED.value) & (t.leads.c.last_seen >= closed_since))))
+             .order_by(t.leads.c.id))
+        out = []
+        with self.engine.connect() as conn:
+            for r in conn.execute(q):
+                profile = None
+                if r.features is not None:
+                    features = np.frombuffer(bytes(r.features), dtype="<i4").astype(np.int32)
+                    weights = np.frombuffer(bytes(r.weights), dtype="<f4").astype(np.float32)
+                    if features.size != weights.size:
+                        raise StoreError(f"lead profile {r.id}: {features.size} features, {weights.size} weights")
+                    profile = LeadProfile(r.id, r.members, features, weights)
+                out.append((_lead_from_row(r), profile))
+        return out
+
+    def lead_of_posts(self, post_ids: Sequence[str]) -> dict[str, str]:
+        """post id -> the lead it is in, for those of `post_ids` that are in one."""
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(post_ids))):
+                q = select(t.lead_posts.c.post_id, t.lead_posts.c.lead_id).where(t.lead_posts.c.post_id.in_(chunk))
+                out.update({p: lead for p, lead in conn.execute(q)})
+        return out
+
+    def leads_of_text_hashes(self, text_hashes: Sequence[str]) -> dict[str, set[str]]:
+        """normalized-text hash -> the leads holding a post with exactly that text."""
+        out: dict[str, set[str]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(text_hashes))):
+                q = (select(t.enrichments.c.text_hash, t.lead_posts.c.lead_id)
+                     .join(t.lead_posts, t.lead_posts.c.post_id == t.enrichments.c.post_id)
+                     .where(t.enrichments.c.text_hash.in_(chunk)))
+                for h, lead in conn.execute(q):
+                    out.setdefault(h, set()).add(lead)
+        return out
 
     def _attach(self, conn, lead_id: str, members: Sequence[tuple[str, float]], now: datetime) -> None:
         self._attach_many(conn, [(lead_id, pid, sim) for pid, sim in members], now)
 
-    def _attach_many(self, conn, rows: Sequence[tuple[str, str, float]], now: datetime) -> None:
+    def _attach_many(self, conn, rows: Sequence[tuple[str, str, float | None]], now: datetime) -> None:
+        """Put posts in leads; a post belongs to one lead, so re-attaching (a merge) moves it.
+        A similarity of None moves the post and keeps the similarity it joined with."""
         values = [{"post_id": pid, "lead_id": lead_id, "similarity": float(sim), "joined_at": now}
-                  for lead_id, pid, sim in rows]
+                  for lead_id, pid, sim in rows if sim is not None]
         for chunk in _chunks(values):
-            # A post belongs to one lead; re-attaching (merge) moves it.
             conn.execute(*self._upsert(t.lead_posts, list(chunk), ["post_id"], ["lead_id", "similarity"]))
+        moves: dict[str, list[str]] = {}
+        for lead_id, pid, sim in rows:
+            if sim is None:
+                moves.setdefault(lead_id, []).append(pid)
+        for lead_id, pids in moves.items():
+            for chunk in _chunks(pids):
+                conn.execute(update(t.lead_posts).where(t.lead_posts.c.post_id.in_(chunk)).values(lead_id=lead_id))
 
     def get_lead(self, lead_id: str) -> Lead:
         with self.engine.connect() as conn:

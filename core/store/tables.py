@@ -94,6 +94,7 @@ enrichments = Table(
     Column("dispatch_minutes", Integer),
     Column("resolution_hours", Integer),
     Index("ix_enrichments_relevant", "relevant"),
+    Index("ix_enrichments_text_hash", "text_hash"),
 )
 
 leads = Table(
@@ -119,6 +120,7 @@ leads = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_leads_priority", "priority"),
     Index("ix_leads_status", "status"),
+    Index("ix_leads_last_seen", "last_seen"),
 )
 
 lead_posts = Table(
@@ -207,4 +209,27 @@ warnings = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("kind", "category", "district", "window_end", name="uq_warnings_key"),
     Index("ix_warnings_window_end", "window_end"),
+)
+
+# What the clusterer keeps of a lead between runs: the centroid of its members' char 1-2-gram
+# TF-IDF vectors (clustering/lexical.py), hashed feature indices as int32 and weights as float32,
+# little-endian. New posts are compared with it instead of re-reading every member.
+lead_profiles = Table(
+    "lead_profiles", metadata,
+    Column("lead_id", String(40), ForeignKey("leads.id"), primary_key=True),
+    Column("members", Integer, nullable=False),
+    Column("features", LargeBinary, nullable=False),
+    Column("weights", LargeBinary, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Named state a stage carries from run to run (the clusterer's document frequencies), written
+# with optimistic versions like leads.
+stage_state = Table(
+    "stage_state", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -4,7 +4,8 @@
    post whose exact text or reposted original is already in a lead joins that lead.
 2. Join: a new post joins the existing lead whose centroid it is closest to (the centroid's
    dot with a unit vector is the post's average char 1-2-gram TF-IDF cosine to the lead's
-   members), within the same district, compatible category and street, close in time, if it
+   members), within the same district, compatible category and street, the same place when
+   both name one, close in time, if it
    clears `same_problem_threshold`.
 3. Cluster the rest: average-linkage agglomerative clustering of the remaining new posts per
    district block, cut at the same threshold. Average linkage does not chain: a group cannot
@@ -46,6 +47,8 @@ class Anchor:
     category: str
     street: str
     closed: bool  # closed leads are matched over `reopen_days`, open ones over the time window
+    lat: float = float("nan")  # the place the lead is at, NaN when its posts name none
+    lon: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,35 @@ class _Posts:
     times: np.ndarray
     category: np.ndarray
     street: np.ndarray
+    lat: np.ndarray  # NaN unless the post names a place (an estate, a road, a landmark)
+    lon: np.ndarray
 
     @classmethod
     def of(cls, posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix) -> "_Posts":
+        points = [place_of(p) or (np.nan, np.nan) for p in posts]
         return cls(vectors,
                    np.array([p.post.published_at.timestamp() for p in posts], dtype=float),
                    np.array([p.enrichment.category or "" for p in posts], dtype=object),
-                   np.array([p.enrichment.street or "" for p in posts], dtype=object))
+                   np.array([p.enrichment.street or "" for p in posts], dtype=object),
+                   np.array([lat for lat, _ in points], dtype=float),
+                   np.array([lon for _, lon in points], dtype=float))
+
+
+def place_of(post: EnrichedPost) -> tuple[float, float] | None:
+    """The point of the place a post names; street- or district-level points say too little."""
+    e = post.enrichment
+    if e.location_precision == "place" and e.lat is not None and e.lon is not None:
+        return e.lat, e.lon
+    return None
+
+
+def _near(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray, meters: float) -> np.ndarray:
+    """Row x column: True unless both name a place and the places are over `meters` apart.
+    Posts about one problem name one place; the gazetteer gives it one point."""
+    dy = np.radians(lat1[:, None] - lat2[None, :])
+    dx = np.radians(lon1[:, None] - lon2[None, :]) * np.cos(np.radians(lat1[:, None]))
+    far = np.hypot(dx, dy) * 6_371_000 > meters  # NaN compares False: an unknown place is near
+    return ~far
 
 
 def _compatible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -142,7 +167,8 @@ def _post_similarity(f: _Posts, rows: np.ndarray, cols: np.ndarray, cfg: Cluster
     """Cosine between posts, zero where they cannot be one problem."""
     sims = (f.vectors[rows] @ f.vectors[cols].T).toarray()
     close = np.abs(f.times[rows][:, None] - f.times[cols][None, :]) <= cfg.time_window_days * DAY
-    ok = close & _compatible(f.category[rows], f.category[cols]) & _compatible(f.street[rows], f.street[cols])
+    ok = (close & _compatible(f.category[rows], f.category[cols]) & _compatible(f.street[rows], f.street[cols])
+          & _near(f.lat[rows], f.lon[rows], f.lat[cols], f.lon[cols], cfg.same_place_meters))
     sims[~ok] = 0.0
     return sims
 
@@ -158,7 +184,9 @@ def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], c
     t = f.times[rows][:, None]
     ok = ((t >= first[None, :]) & (t <= last[None, :])
           & _compatible(f.category[rows], np.array([a.category for a in chosen], dtype=object))
-          & _compatible(f.street[rows], np.array([a.street for a in chosen], dtype=object)))
+          & _compatible(f.street[rows], np.array([a.street for a in chosen], dtype=object))
+          & _near(f.lat[rows], f.lon[rows], np.array([a.lat for a in chosen], dtype=float),
+                  np.array([a.lon for a in chosen], dtype=float), cfg.same_place_meters))
     sims[~ok] = 0.0
     return sims
 

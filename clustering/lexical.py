@@ -67,10 +67,15 @@ def weigh(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
     return sparse.diags(1.0 / norms).dot(m).tocsr().astype(np.float32)
 
 
-def centroid(rows: sparse.csr_matrix) -> sparse.csr_matrix:
-    """Mean of unit rows: its dot with a unit vector is that vector's mean cosine to the rows."""
-    return sparse.csr_matrix(rows.mean(axis=0), dtype=np.float32) if rows.shape[0] else \
-        sparse.csr_matrix((1, N_FEATURES), dtype=np.float32)
+def combine(rows: sparse.csr_matrix, weights: Sequence[Sequence[tuple[int, float]]]) -> sparse.csr_matrix:
+    """One output row per entry of `weights`: the weighted sum of the (row index, weight) it lists.
+    With weights 1/n over n unit rows, a centroid: its dot with a unit vector is that vector's
+    mean cosine to the rows."""
+    r = [g for g, items in enumerate(weights) for _ in items]
+    c = [i for items in weights for i, _ in items]
+    w = [x for items in weights for _, x in items]
+    mix = sparse.csr_matrix((np.asarray(w, dtype=np.float32), (r, c)), shape=(len(weights), rows.shape[0]))
+    return (mix @ rows).tocsr()
 
 
 def to_arrays(row: sparse.csr_matrix) -> tuple[bytes, bytes]:

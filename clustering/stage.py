@@ -7,13 +7,16 @@ recorded on both leads; nothing is renumbered.
 """
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
+from scipy import sparse
 
 from clustering import lexical
-from clustering.grouping import Anchor, group
+from clustering.grouping import Anchor, group, place_of
 from clustering.keywords import ctfidf_keywords
 from clustering.leads import build_lead, lead_id_for
 from core.config import Config
@@ -21,6 +24,7 @@ from core.models import EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, 
 from core.store import Store
 
 ACTOR = "clusterer"
+KEYWORD_SAMPLE = 25
 
 
 def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool = True) -> dict[str, int]:
@@ -49,8 +53,8 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     backfilled = _backfill_profiles(store, [lid for lid in leads if lid not in profiles], idf)
     profiles.update({p.lead_id: p for p in backfilled})
     anchors = [Anchor(lead.id, lead.first_seen.timestamp(), lead.last_seen.timestamp(), lead.district or "",
-                      lead.category or "", lead.street or "", lead.status == LeadStatus.CLOSED)
-               for lead, _ in anchored]
+                      lead.category or "", lead.street or "", lead.status == LeadStatus.CLOSED,
+                      *_point(profiles[lead.id])) for lead, _ in anchored]
     centroids = lexical.stack([(profiles[a.lead_id].features, profiles[a.lead_id].weights) for a in anchors])
     groups = group(new_posts, vectors, anchors, centroids, _store_links(store, new_posts, anchors), cfg)
 
@@ -65,24 +69,30 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
             continue  # stays unassigned; a later post may join it
         old = [old_posts[p] for lid in g.lead_ids for p in member_ids[lid] if p in old_posts]
         members_of[n] = sorted(old + [new_posts[i] for i in g.members], key=lambda ep: (ep.post.published_at, ep.id))
-    keywords = ctfidf_keywords({n: [ep.enrichment.normalized_text for ep in members]
-                                for n, members in members_of.items()})
+    # Keywords are re-ranked when a lead is new or has doubled since they were ranked (from its
+    # first and latest posts), so their cost per run stays flat however long a lead runs.
+    keywords = ctfidf_keywords({n: [ep.enrichment.normalized_text for ep in
+                                    (members if len(members) <= 2 * KEYWORD_SAMPLE
+                                     else members[:KEYWORD_SAMPLE] + members[-KEYWORD_SAMPLE:])]
+                                for n, members in members_of.items()
+                                if _rekey(leads.get(groups[n].lead_ids[0]) if groups[n].lead_ids else None,
+                                          len(members))})
 
     created: list = []
     updates: list = []
-    saved_profiles = list(backfilled)
+    profile_jobs: list = []
+    anchor_row = {a.lead_id: k for k, a in enumerate(anchors)}
     kept: set[str] = set()
     for n, members in members_of.items():
         g = groups[n]
         now = utcnow()
         similarity = {new_posts[i].id: g.similarity[i] for i in g.members}
-        profile = _profile_of(members, idf)
         if not g.lead_ids:
             lead = build_lead(lead_id_for(members[0].id), members, window.end, weights, keywords=keywords.get(n, ()))
             created.append((lead, [(ep.id, similarity[ep.id]) for ep in members],
                             LeadEvent(lead.id, "created", ACTOR, now,
                                       {"posts": [ep.id for ep in members], "window_end": window.end.isoformat()})))
-            saved_profiles.append(replace(profile, lead_id=lead.id))
+            profile_jobs.append((lead.id, [], list(g.members), main_place(members)))
             counts["leads_created"] += 1
             counts["posts_assigned"] += len(members)
             continue
@@ -109,21 +119,51 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
             kind = "reopened"
             counts["leads_reopened"] += 1
         updates.append((lead, previous.version, LeadEvent(survivor_id, kind, ACTOR, now, detail), attach))
-        saved_profiles.append(replace(profile, lead_id=survivor_id))
+        profile_jobs.append((survivor_id, [(anchor_row[lid], profiles[lid].members) for lid in g.lead_ids],
+                             list(g.members), main_place(members)))
         kept.add(survivor_id)
         counts["leads_updated"] += 1
         counts["posts_assigned"] += len(g.members)
     new_state = StageState(lexical.STATE_NAME, state.version if state else 0, frequencies.docs,
                            frequencies.to_bytes())
+    # A backfilled lead that a post joined is saved once, grown.
+    saved_profiles = list({p.lead_id: p for p in backfilled + _profiles(profile_jobs, centroids, vectors)}.values())
     store.commit_clustering(updates=updates, created=created, profiles=saved_profiles, state=new_state)
     counts["leads_closed"] = close_quiet_leads(store, config, window, skip=kept)
     return counts
 
 
-def _profile_of(members: list[EnrichedPost], idf) -> LeadProfile:
-    rows = lexical.weigh(lexical.term_counts([ep.enrichment.normalized_text for ep in members]), idf)
-    c = lexical.centroid(rows)
-    return LeadProfile("", len(members), c.indices.astype(np.int32), c.data.astype(np.float32))
+def _rekey(previous: Lead | None, size: int) -> bool:
+    return previous is None or not previous.keywords or size.bit_length() > previous.post_count.bit_length()
+
+
+def _point(profile: LeadProfile) -> tuple[float, float]:
+    return (profile.lat, profile.lon) if profile.lat is not None and profile.lon is not None else (np.nan, np.nan)
+
+
+def main_place(members: Sequence[EnrichedPost]) -> tuple[float, float] | None:
+    """The place most members name (ties: the one named first), None if none names one."""
+    points = [p for p in (place_of(m) for m in members) if p is not None]
+    return Counter(points).most_common(1)[0][0] if points else None
+
+
+def _profiles(groups: list[tuple[str, Sequence[tuple[int, int]], Sequence[int], tuple[float, float] | None]],
+              centroids: sparse.csr_matrix, vectors: sparse.csr_matrix) -> list[LeadProfile]:
+    """Each (lead id, [(anchor row, members)], [new post rows]) as one profile: the members'
+    mean vector, grown from the stored centroids without re-reading old members. Old members
+    keep the weights of the document frequencies they were added under; those move little once
+    a few thousand posts are counted."""
+    stacked = sparse.vstack([centroids, vectors]).tocsr()
+    k = centroids.shape[0]
+    weights, sizes = [], []
+    for _, anchored, fresh, _ in groups:
+        total = sum(m for _, m in anchored) + len(fresh)
+        sizes.append(total)
+        weights.append([(a, m / total) for a, m in anchored] + [(k + i, 1.0 / total) for i in fresh])
+    rows = lexical.combine(stacked, weights)
+    return [LeadProfile(lead_id, size, rows[n].indices.astype(np.int32), rows[n].data.astype(np.float32),
+                        *(point if point else (None, None)))
+            for n, ((lead_id, _, _, point), size) in enumerate(zip(groups, sizes))]
 
 
 def _backfill_profiles(store: Store, lead_ids: list[str], idf) -> list[LeadProfile]:
@@ -132,8 +172,14 @@ def _backfill_profiles(store: Store, lead_ids: list[str], idf) -> list[LeadProfi
         return []
     member_ids = store.lead_member_ids(lead_ids)
     posts = {ep.id: ep for ep in store.enriched_posts([p for ids in member_ids.values() for p in ids])}
-    return [replace(_profile_of([posts[p] for p in ids if p in posts], idf), lead_id=lid)
-            for lid, ids in member_ids.items()]
+    texts, jobs = [], []
+    for lid in lead_ids:
+        found = [posts[p] for p in member_ids[lid] if p in posts]
+        jobs.append((lid, [], list(range(len(texts), len(texts) + len(found))), main_place(found)))
+        texts += [ep.enrichment.normalized_text for ep in found]
+    vectors = lexical.weigh(lexical.term_counts(texts), idf)
+    empty = sparse.csr_matrix((0, lexical.N_FEATURES), dtype=np.float32)
+    return _profiles(jobs, empty, vectors)
 
 
 def _store_links(store: Store, posts: list[EnrichedPost], anchors: list[Anchor]) -> list[tuple[int, int]]:

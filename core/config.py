@@ -354,6 +354,8 @@ class ClusteringConfig(Strict):
     quiet_days_to_close: float = Field(14, gt=0)
     reopen_days: float = Field(60, gt=0, description="how far back a closed lead can come back")
     min_lead_posts: int = Field(2, ge=1, description="posts a new group needs to become a lead")
+    same_place_meters: float = Field(300, gt=0, description="posts (and leads) naming places further "
+                                     "apart than this are different problems")
 
 
 class PriorityWeights(Strict):

@@ -198,6 +198,8 @@ class LeadProfile:
     members: int
     features: np.ndarray  # int32 indices
     weights: np.ndarray  # float32, same length
+    lat: float | None = None  # the place most of its members name, when they name one
+    lon: float | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, and_, case, create_engine, event, func, select, update
+from sqlalchemy import Engine, and_, bindparam, case, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.models import (Checkpoint, CrawlRun, EnrichedPost, Enrichment, Engagement, Lead,
@@ -245,17 +245,31 @@ class Store:
             self._update_leads(conn, items, utcnow())
 
     def _update_leads(self, conn, items, now: datetime) -> None:
-        for lead, expected_version, event, members in items:
-            row = _lead_row(lead)
-            row["version"] = expected_version + 1
-            res = conn.execute(update(t.leads).where(
-                t.leads.c.id == lead.id, t.leads.c.version == expected_version).values(**row))
-            if res.rowcount != 1:
-                if conn.execute(select(t.leads.c.id).where(t.leads.c.id == lead.id)).first() is None:
-                    raise LeadNotFound(lead.id)
-                raise ConcurrencyError(f"lead {lead.id} changed since version {expected_version}")
-            if event is not None:
-                conn.execute(t.lead_events.insert().values(**_event_row(event)))
+        items = list(items)
+        if not items:
+            return
+        rows = []
+        for lead, expected_version, _, _ in items:
+            row = {f"v_{k}": v for k, v in _lead_row(lead).items() if k != "id"}
+            rows.append({**row, "v_version": expected_version + 1, "b_id": lead.id, "b_version": expected_version})
+        stmt = update(t.leads).where(t.leads.c.id == bindparam("b_id"), t.leads.c.version == bindparam("b_version")
+                                     ).values({k[2:]: bindparam(k) for k in rows[0] if k.startswith("v_")})
+        if conn.dialect.supports_sane_multi_rowcount:
+            changed = sum(conn.execute(stmt, list(chunk)).rowcount for chunk in _chunks(rows))
+        else:
+            changed = sum(conn.execute(stmt, row).rowcount for row in rows)
+        if changed != len(rows):
+            current = dict(conn.execute(select(t.leads.c.id, t.leads.c.version).where(
+                t.leads.c.id.in_([r["b_id"] for r in rows]))).all())
+            for r in rows:
+                if r["b_id"] not in current:
+                    raise LeadNotFound(r["b_id"])
+                if current[r["b_id"]] != r["v_version"]:
+                    raise ConcurrencyError(f"lead {r['b_id']} changed since version {r['b_version']}")
+            raise ConcurrencyError("a lead was written twice in one update")
+        events = [_event_row(event) for _, _, event, _ in items if event is not None]
+        for chunk in _chunks(events):
+            conn.execute(t.lead_events.insert(), list(chunk))
         self._attach_many(conn, [(lead.id, pid, sim) for lead, _, _, members in items for pid, sim in members], now)
 
     def commit_clustering(self, *, updates: Sequence = (), created: Sequence = (),
@@ -269,7 +283,8 @@ class Store:
             self._create_leads(conn, created, now)
             rows = [{"lead_id": p.lead_id, "members": int(p.members),
                      "features": np.asarray(p.features, dtype="<i4").tobytes(),
-                     "weights": np.asarray(p.weights, dtype="<f4").tobytes(), "updated_at": now}
+                     "weights": np.asarray(p.weights, dtype="<f4").tobytes(), "lat": p.lat, "lon": p.lon,
+                     "updated_at": now}
                     for p in profiles]
             for chunk in _chunks(rows):
                 conn.execute(*self._upsert(t.lead_profiles, list(chunk), ["lead_id"]))
@@ -298,7 +313,8 @@ class Store:
                      ) -> list[tuple[Lead, LeadProfile | None]]:
         """Leads a new post may join: open ones seen since `open_since`, closed ones seen since
         `closed_since`, each with its profile (None for a lead written before profiles)."""
-        q = (select(t.leads, t.lead_profiles.c.members, t.lead_profiles.c.features, t.lead_profiles.c.weights)
+        q = (select(t.leads, t.lead_profiles.c.members, t.lead_profiles.c.features, t.lead_profiles.c.weights,
+                    t.lead_profiles.c.lat.label("profile_lat"), t.lead_profiles.c.lon.label("profile_lon"))
              .outerjoin(t.lead_profiles, t.lead_profiles.c.lead_id == t.leads.c.id)
              .where(t.leads.c.last_seen >= min(open_since, closed_since),
                     ((t.leads.c.status.in_([LeadStatus.NEW.value, LeadStatus.VERIFIED.value])
@@ -314,7 +330,7 @@ class Store:
                     weights = np.frombuffer(bytes(r.weights), dtype="<f4").astype(np.float32)
                     if features.size != weights.size:
                         raise StoreError(f"lead profile {r.id}: {features.size} features, {weights.size} weights")
-                    profile = LeadProfile(r.id, r.members, features, weights)
+                    profile = LeadProfile(r.id, r.members, features, weights, r.profile_lat, r.profile_lon)
                 out.append((_lead_from_row(r), profile))
         return out
 

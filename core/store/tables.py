@@ -220,6 +220,8 @@ lead_profiles = Table(
     Column("members", Integer, nullable=False),
     Column("features", LargeBinary, nullable=False),
     Column("weights", LargeBinary, nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 

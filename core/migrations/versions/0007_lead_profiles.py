@@ -24,6 +24,8 @@ def upgrade() -> None:
         sa.Column('members', sa.Integer(), nullable=False),
         sa.Column('features', sa.LargeBinary(), nullable=False),
         sa.Column('weights', sa.LargeBinary(), nullable=False),
+        sa.Column('lat', sa.Float(), nullable=True),
+        sa.Column('lon', sa.Float(), nullable=True),
         sa.Column('updated_at', UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint('lead_id', name='pk_lead_profiles'),
     )

@@ -16,6 +16,7 @@ import argparse
 import json
 import resource
 import statistics
+from collections import Counter
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -50,6 +51,31 @@ def refit_seconds(posts, config, end: datetime) -> float:
     return seconds
 
 
+def pairwise_quality(store: Store, problem_of: dict[str, str]) -> dict:
+    """Pairwise precision / recall / F1 of leads against the true problems, counted without
+    listing pairs: sum over (lead, problem) cells of C(n, 2)."""
+    def pairs(n: int) -> int:
+        return n * (n - 1) // 2
+    _, leads = store.list_leads(limit=10_000_000)
+    members = store.lead_member_ids([lead.id for lead in leads])
+    cells: Counter = Counter()
+    in_leads = Counter()
+    for lead_id, posts in members.items():
+        in_leads[lead_id] = len(posts)
+        for p in posts:
+            if p in problem_of:
+                cells[(lead_id, problem_of[p])] += 1
+    problems = Counter(problem_of.values())
+    tp = sum(pairs(n) for n in cells.values())
+    predicted = sum(pairs(n) for n in in_leads.values())
+    actual = sum(pairs(n) for n in problems.values())
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / actual if actual else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"pairwise_precision": round(precision, 4), "pairwise_recall": round(recall, 4),
+            "pairwise_f1": round(f1, 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--posts", type=int, default=200_000)
@@ -65,6 +91,7 @@ def main() -> None:
     seconds: list[float] = []
     refit = incremental_at_refit = None
     kept = []  # the posts up to --refit-at, for the side-by-side re-fit
+    problem_of: dict[str, str] = {}  # post id -> true problem, for pairwise F1 over the whole run
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'scale.db'}")
         batch = []
@@ -84,8 +111,10 @@ def main() -> None:
                   f"created {counts['leads_created']:5d}  joined {counts['leads_updated']:5d}  "
                   f"rss {rss_mb():7.0f} MB", flush=True)
 
-        for sim, _truth in generate(args.seed, args.posts, end, days=days):
+        for sim, truth in generate(args.seed, args.posts, end, days=days):
             post = to_post(sim, end)
+            if truth.problem_id:
+                problem_of[post.id] = truth.problem_id
             batch.append(post)
             if total + len(batch) <= args.refit_at:
                 kept.append(post)
@@ -100,11 +129,12 @@ def main() -> None:
                           f"{incremental_at_refit:.2f} s ({refit / incremental_at_refit:.1f}x)", flush=True)
         if batch:
             run_batch(batch)
+        quality = pairwise_quality(store, problem_of)
         store.close()
     first, last = statistics.mean(seconds[:10]), statistics.mean(seconds[-10:])
     figures = {"posts": total, "batches": len(seconds), "batch": args.batch,
                "first10_mean_s": round(first, 3), "last10_mean_s": round(last, 3),
-               "last_vs_first": round(last / first, 3), "peak_rss_mb": round(rss_mb(), 1)}
+               "last_vs_first": round(last / first, 3), "peak_rss_mb": round(rss_mb(), 1), **quality}
     if refit is not None:
         figures.update(refit_s=round(refit, 2), incremental_batch_s=round(incremental_at_refit, 3),
                        refit_vs_incremental=round(refit / incremental_at_refit, 1))

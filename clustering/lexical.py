@@ -15,6 +15,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from core.models import Enrichment
+
 N_FEATURES = 1 << 20  # char bigrams of Chinese text: few collisions at this width
 STATE_NAME = "char12_df"
 
@@ -52,6 +54,19 @@ class DocumentFrequencies:
     def idf(self) -> np.ndarray:
         # sklearn's smooth idf, so thresholds tuned on TfidfVectorizer keep their meaning
         return (np.log((1.0 + self.docs) / (1.0 + self.counts)) + 1.0).astype(np.float32)
+
+
+def what_text(enrichment: Enrichment) -> str:
+    """The post's text with the places it names blanked out: where a problem is, is judged by
+    district, street and place point; the text says what it is. Left in, a long estate name
+    makes a broken lift and a peeling wall there look alike."""
+    text = enrichment.normalized_text
+    if not enrichment.location_spans:
+        return text
+    chars = list(text)
+    for start, end in enrichment.location_spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
 
 
 def term_counts(texts: Sequence[str]) -> sparse.csr_matrix:

@@ -41,7 +41,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     state = store.stage_state(lexical.STATE_NAME)
     frequencies = (lexical.DocumentFrequencies.from_bytes(state.count, state.payload) if state
                    else lexical.DocumentFrequencies.empty())
-    term_counts = lexical.term_counts([ep.enrichment.normalized_text for ep in new_posts])
+    term_counts = lexical.term_counts([lexical.what_text(ep.enrichment) for ep in new_posts])
     frequencies.add(term_counts)
     idf = frequencies.idf()
     vectors = lexical.weigh(term_counts, idf)
@@ -176,7 +176,7 @@ def _backfill_profiles(store: Store, lead_ids: list[str], idf) -> list[LeadProfi
     for lid in lead_ids:
         found = [posts[p] for p in member_ids[lid] if p in posts]
         jobs.append((lid, [], list(range(len(texts), len(texts) + len(found))), main_place(found)))
-        texts += [ep.enrichment.normalized_text for ep in found]
+        texts += [lexical.what_text(ep.enrichment) for ep in found]
     vectors = lexical.weigh(lexical.term_counts(texts), idf)
     empty = sparse.csr_matrix((0, lexical.N_FEATURES), dtype=np.float32)
     return _profiles(jobs, empty, vectors)

@@ -1,4 +1,4 @@
-"""Build a lead's fields and priority from its member posts.
+"""Build a lead's fields and priority from the tally of its member posts.
 
 Priority is a weighted sum of parts in [0, 1], each stored, so an analyst sees why a lead
 ranks where it does. Recency is measured against the window end, never `now()`, so a re-run
@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
+from clustering.grouping import place_of
 from core.config import PriorityWeights
-from core.models import EnrichedPost, Lead, LeadStatus, PriorityParts
+from core.models import EnrichedPost, Lead, LeadStatus, LeadTally, PriorityParts
 
 TITLE_CHARS = 60
 REPRESENTATIVE_SAMPLE = 30
@@ -24,9 +25,32 @@ def lead_id_for(first_post_id: str) -> str:
     return "L" + hashlib.sha1(first_post_id.encode()).hexdigest()[:12]
 
 
-def _majority(values: Sequence[str | None]) -> str | None:
-    counts = Counter(v for v in values if v)
-    return counts.most_common(1)[0][0] if counts else None
+def majority(counts: Mapping) -> object | None:
+    """The value most members have; ties to the smallest value, so any reading order agrees."""
+    return min(((-n, value) for value, n in counts.items() if value), default=(0, None))[1]
+
+
+def tally_of(members: Sequence[EnrichedPost], as_of: datetime) -> LeadTally:
+    """The tally of posts held in memory (a new group, or a lead's new members)."""
+    categories: Counter = Counter(m.enrichment.category for m in members if m.enrichment.category)
+    districts: Counter = Counter(m.enrichment.district for m in members if m.enrichment.district)
+    streets: Counter = Counter((m.enrichment.district, m.enrichment.street) for m in members
+                               if m.enrichment.district and m.enrichment.street)
+    places: Counter = Counter(p for p in map(place_of, members) if p is not None)
+    day_before = as_of - timedelta(days=1)
+    return LeadTally(
+        posts=len(members), engagement=sum(m.post.engagement.total for m in members),
+        first_seen=min(m.post.published_at for m in members),
+        last_seen=max(m.post.published_at for m in members),
+        urgent=any(m.enrichment.urgent for m in members),
+        recent=sum(1 for m in members if m.post.published_at >= day_before),
+        platforms=frozenset(m.post.platform for m in members),
+        categories=dict(categories), districts=dict(districts), streets=dict(streets), places=dict(places))
+
+
+def main_point(tally: LeadTally) -> tuple[float, float] | None:
+    """The place most members name, None if none names one."""
+    return majority(tally.places)
 
 
 def representative(members: Sequence[EnrichedPost]) -> EnrichedPost:
@@ -53,30 +77,26 @@ def title_of(post: EnrichedPost) -> str:
     return text[:TITLE_CHARS] + ("…" if len(text) > TITLE_CHARS else "")
 
 
-def velocity_of(members: Sequence[EnrichedPost], as_of: datetime) -> float:
+def velocity_of(tally: LeadTally, as_of: datetime) -> float:
     """Posts per hour in the last day against the lead's own lifetime rate, as 0..1."""
-    times = [m.post.published_at for m in members]
-    lifetime_hours = max(1.0, (as_of - min(times)).total_seconds() / 3600)
-    baseline = len(times) / lifetime_hours
-    recent = sum(1 for t in times if (as_of - t).total_seconds() <= 86400) / 24
+    lifetime_hours = max(1.0, (as_of - tally.first_seen).total_seconds() / 3600)
+    baseline = tally.posts / lifetime_hours
+    recent = tally.recent / 24
     ratio = recent / baseline if baseline else 0.0
     # ratio 1 is the lead's usual pace (0.5); 3x its usual pace or more is hot (~1).
     return min(1.0, math.log1p(ratio) / math.log1p(3)) / (1 if ratio >= 1 else 2) if ratio else 0.0
 
 
-def priority_of(members: Sequence[EnrichedPost], urgent: bool, as_of: datetime,
-                weights: PriorityWeights, recurrence: float = 0.0) -> tuple[float, PriorityParts]:
-    engagement = sum(m.post.engagement.total for m in members)
-    platforms = len({m.post.platform for m in members})
-    last = max(m.post.published_at for m in members)
-    age_hours = max(0.0, (as_of - last).total_seconds() / 3600)
+def priority_of(tally: LeadTally, as_of: datetime, weights: PriorityWeights,
+                recurrence: float = 0.0) -> tuple[float, PriorityParts]:
+    age_hours = max(0.0, (as_of - tally.last_seen).total_seconds() / 3600)
     parts = PriorityParts(
-        urgency=1.0 if urgent else 0.0,
-        volume=1 - math.exp(-len(members) / 5),
-        engagement=min(1.0, math.log1p(engagement) / math.log1p(10_000)),
-        spread=min(1.0, (platforms - 1) / 3),
+        urgency=1.0 if tally.urgent else 0.0,
+        volume=1 - math.exp(-tally.posts / 5),
+        engagement=min(1.0, math.log1p(tally.engagement) / math.log1p(10_000)),
+        spread=min(1.0, (len(tally.platforms) - 1) / 3),
         recency=math.exp(-age_hours / 72),
-        velocity=velocity_of(members, as_of),
+        velocity=velocity_of(tally, as_of),
         recurrence=min(1.0, recurrence),
     )
     score = (weights.urgency * parts.urgency + weights.volume * parts.volume
@@ -88,32 +108,32 @@ def priority_of(members: Sequence[EnrichedPost], urgent: bool, as_of: datetime,
         parts.velocity, parts.recurrence)))
 
 
-def build_lead(lead_id: str, members: Sequence[EnrichedPost], as_of: datetime,
+def build_lead(lead_id: str, tally: LeadTally, earliest: Sequence[EnrichedPost], as_of: datetime,
                weights: PriorityWeights, previous: Lead | None = None, *, reopened: bool = False,
                keywords: Sequence[str] = ()) -> Lead:
-    """The lead's fields from all its members; status and version carry over from `previous`.
-    Each reopening adds a third to the recurrence part."""
-    urgent = any(m.enrichment.urgent for m in members)
+    """The lead's fields from the tally of all its members and its earliest members (which
+    pick the title); status and version carry over from `previous`. Each reopening adds a third
+    to the recurrence part."""
     recurrence = (previous.priority_parts.recurrence if previous else 0.0) + (1 / 3 if reopened else 0.0)
-    priority, parts = priority_of(members, urgent, as_of, weights, recurrence)
-    rep = representative(members)
-    district = _majority([m.enrichment.district for m in members])
-    street = _majority([m.enrichment.street for m in members if m.enrichment.district == district])
+    priority, parts = priority_of(tally, as_of, weights, recurrence)
+    rep = representative(earliest)
+    district = majority(tally.districts)
+    street = majority({s: n for (d, s), n in tally.streets.items() if d == district})
     return Lead(
         id=lead_id,
         status=previous.status if previous else LeadStatus.NEW,
         title=title_of(rep),
-        category=_majority([m.enrichment.category for m in members]),
+        category=majority(tally.categories),
         district=district,
         street=street,
         unit=previous.unit if previous else None,
-        urgent=urgent,
+        urgent=tally.urgent,
         priority=priority,
         priority_parts=parts,
-        post_count=len(members),
-        platform_count=len({m.post.platform for m in members}),
-        first_seen=min(m.post.published_at for m in members),
-        last_seen=max(m.post.published_at for m in members),
+        post_count=tally.posts,
+        platform_count=len(tally.platforms),
+        first_seen=tally.first_seen,
+        last_seen=tally.last_seen,
         version=previous.version if previous else 1,
         keywords=tuple(keywords) or (previous.keywords if previous else ()),
     )

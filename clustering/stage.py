@@ -7,7 +7,6 @@ recorded on both leads; nothing is renumbered.
 """
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -16,15 +15,17 @@ import numpy as np
 from scipy import sparse
 
 from clustering import lexical
-from clustering.grouping import Anchor, group, place_of
+from clustering.grouping import Anchor, group
 from clustering.keywords import ctfidf_keywords
-from clustering.leads import build_lead, lead_id_for
+from clustering.leads import REPRESENTATIVE_SAMPLE, build_lead, lead_id_for, main_point, tally_of
 from core.config import Config
-from core.models import EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, StageState, Window, utcnow
+from core.models import (EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, LeadTally, StageState, Window,
+                         utcnow)
 from core.store import Store
 
 ACTOR = "clusterer"
 KEYWORD_SAMPLE = 25
+EDGE_SAMPLE = max(KEYWORD_SAMPLE, REPRESENTATIVE_SAMPLE)  # earliest and latest members read per lead
 
 
 def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool = True) -> dict[str, int]:
@@ -58,49 +59,59 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     centroids = lexical.stack([(profiles[a.lead_id].features, profiles[a.lead_id].weights) for a in anchors])
     groups = group(new_posts, vectors, anchors, centroids, _store_links(store, new_posts, anchors), cfg)
 
-    # Every member of a lead a post joins is read back: the lead's fields and centroid are
-    # rebuilt from all of them under today's document frequencies.
+    # A lead a post joins is not read back whole: its members are summed up in SQL (the
+    # tally) and only its earliest and latest members are read, for the title and keywords.
+    # A run costs what its new posts cost, however large the leads they join.
     touched = sorted({lid for g in groups for lid in g.lead_ids})
-    member_ids = store.lead_member_ids(touched)
-    old_posts = {ep.id: ep for ep in store.enriched_posts([p for ids in member_ids.values() for p in ids])}
-    members_of: dict[int, list[EnrichedPost]] = {}
+    tallies = store.lead_tallies(touched, window.end - timedelta(days=1))
+    edge_ids = store.lead_edge_ids(touched, EDGE_SAMPLE)
+    edge_posts = {ep.id: ep for ep in store.enriched_posts([p for ids in edge_ids.values() for p in ids])}
+    plans: dict[int, tuple[LeadTally, list[EnrichedPost], list[EnrichedPost]]] = {}
     for n, g in enumerate(groups):
         if not g.lead_ids and len(g.members) < cfg.min_lead_posts:
             continue  # stays unassigned; a later post may join it
-        old = [old_posts[p] for lid in g.lead_ids for p in member_ids[lid] if p in old_posts]
-        members_of[n] = sorted(old + [new_posts[i] for i in g.members], key=lambda ep: (ep.post.published_at, ep.id))
+        fresh = sorted((new_posts[i] for i in g.members), key=_by_time)
+        tally = tally_of(fresh, window.end)
+        for lid in g.lead_ids:
+            if lid in tallies:
+                tally = tallies[lid].plus(tally)
+        edges = sorted({ep.id: ep for ep in [*(edge_posts[p] for lid in g.lead_ids for p in edge_ids[lid]
+                                              if p in edge_posts), *fresh]}.values(), key=_by_time)
+        plans[n] = (tally, fresh, edges)
     # Keywords are re-ranked when a lead is new or has doubled since they were ranked (from its
     # first and latest posts), so their cost per run stays flat however long a lead runs.
     keywords = ctfidf_keywords({n: [ep.enrichment.normalized_text for ep in
-                                    (members if len(members) <= 2 * KEYWORD_SAMPLE
-                                     else members[:KEYWORD_SAMPLE] + members[-KEYWORD_SAMPLE:])]
-                                for n, members in members_of.items()
+                                    (edges if len(edges) <= 2 * KEYWORD_SAMPLE
+                                     else edges[:KEYWORD_SAMPLE] + edges[-KEYWORD_SAMPLE:])]
+                                for n, (tally, _, edges) in plans.items()
                                 if _rekey(leads.get(groups[n].lead_ids[0]) if groups[n].lead_ids else None,
-                                          len(members))})
+                                          tally.posts)})
+    absorbed_ids = store.lead_member_ids([lid for g in groups for lid in g.lead_ids[1:]])
 
     created: list = []
     updates: list = []
     profile_jobs: list = []
     anchor_row = {a.lead_id: k for k, a in enumerate(anchors)}
     kept: set[str] = set()
-    for n, members in members_of.items():
+    for n, (tally, fresh, edges) in plans.items():
         g = groups[n]
         now = utcnow()
         similarity = {new_posts[i].id: g.similarity[i] for i in g.members}
         if not g.lead_ids:
-            lead = build_lead(lead_id_for(members[0].id), members, window.end, weights, keywords=keywords.get(n, ()))
-            created.append((lead, [(ep.id, similarity[ep.id]) for ep in members],
+            lead = build_lead(lead_id_for(fresh[0].id), tally, edges, window.end, weights,
+                              keywords=keywords.get(n, ()))
+            created.append((lead, [(ep.id, similarity[ep.id]) for ep in fresh],
                             LeadEvent(lead.id, "created", ACTOR, now,
-                                      {"posts": [ep.id for ep in members], "window_end": window.end.isoformat()})))
-            profile_jobs.append((lead.id, [], list(g.members), main_place(members)))
+                                      {"posts": [ep.id for ep in fresh], "window_end": window.end.isoformat()})))
+            profile_jobs.append((lead.id, [], list(g.members), main_point(tally)))
             counts["leads_created"] += 1
-            counts["posts_assigned"] += len(members)
+            counts["posts_assigned"] += len(fresh)
             continue
         survivor_id, absorbed = g.lead_ids[0], g.lead_ids[1:]
         attach = [(new_posts[i].id, g.similarity[i]) for i in g.members]
         for other_id in absorbed:
             other = leads[other_id]
-            moved = [(p, None) for p in member_ids[other_id]]
+            moved = [(p, None) for p in absorbed_ids[other_id]]
             attach += moved
             updates.append((replace(other, status=LeadStatus.MERGED, merged_into=survivor_id), other.version,
                             LeadEvent(other_id, "merged", ACTOR, now, {"into": survivor_id,
@@ -108,7 +119,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
             counts["leads_merged"] += 1
         previous: Lead = leads[survivor_id]
         reopened = previous.status == LeadStatus.CLOSED
-        lead = build_lead(survivor_id, members, window.end, weights, previous, reopened=reopened,
+        lead = build_lead(survivor_id, tally, edges, window.end, weights, previous, reopened=reopened,
                           keywords=keywords.get(n, ()))
         detail = {"posts": [new_posts[i].id for i in g.members]}
         if absorbed:
@@ -120,7 +131,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
             counts["leads_reopened"] += 1
         updates.append((lead, previous.version, LeadEvent(survivor_id, kind, ACTOR, now, detail), attach))
         profile_jobs.append((survivor_id, [(anchor_row[lid], profiles[lid].members) for lid in g.lead_ids],
-                             list(g.members), main_place(members)))
+                             list(g.members), main_point(tally)))
         kept.add(survivor_id)
         counts["leads_updated"] += 1
         counts["posts_assigned"] += len(g.members)
@@ -141,10 +152,8 @@ def _point(profile: LeadProfile) -> tuple[float, float]:
     return (profile.lat, profile.lon) if profile.lat is not None and profile.lon is not None else (np.nan, np.nan)
 
 
-def main_place(members: Sequence[EnrichedPost]) -> tuple[float, float] | None:
-    """The place most members name (ties: the one named first), None if none names one."""
-    points = [p for p in (place_of(m) for m in members) if p is not None]
-    return Counter(points).most_common(1)[0][0] if points else None
+def _by_time(ep: EnrichedPost) -> tuple:
+    return ep.post.published_at, ep.id
 
 
 def _profiles(groups: list[tuple[str, Sequence[tuple[int, int]], Sequence[int], tuple[float, float] | None]],
@@ -175,7 +184,8 @@ def _backfill_profiles(store: Store, lead_ids: list[str], idf) -> list[LeadProfi
     texts, jobs = [], []
     for lid in lead_ids:
         found = [posts[p] for p in member_ids[lid] if p in posts]
-        jobs.append((lid, [], list(range(len(texts), len(texts) + len(found))), main_place(found)))
+        point = main_point(tally_of(found, utcnow())) if found else None
+        jobs.append((lid, [], list(range(len(texts), len(texts) + len(found))), point))
         texts += [lexical.what_text(ep.enrichment) for ep in found]
     vectors = lexical.weigh(lexical.term_counts(texts), idf)
     empty = sparse.csr_matrix((0, lexical.N_FEATURES), dtype=np.float32)

@@ -190,6 +190,38 @@ class Lead:
 
 
 @dataclass(frozen=True)
+class LeadTally:
+    """A lead's members summed up: what its fields and priority are computed from, so a lead
+    grows without its members being read back. `recent` counts members published in the day
+    before the time it was tallied at; count maps are value -> members."""
+
+    posts: int
+    engagement: int
+    first_seen: datetime
+    last_seen: datetime
+    urgent: bool
+    recent: int
+    platforms: frozenset[str]
+    categories: dict[str, int]
+    districts: dict[str, int]
+    streets: dict[tuple[str, str], int]  # (district, street)
+    places: dict[tuple[float, float], int]  # the points of places members name
+
+    def plus(self, other: "LeadTally") -> "LeadTally":
+        def add(a: dict, b: dict) -> dict:
+            out = dict(a)
+            for k, v in b.items():
+                out[k] = out.get(k, 0) + v
+            return out
+        return LeadTally(self.posts + other.posts, self.engagement + other.engagement,
+                         min(self.first_seen, other.first_seen), max(self.last_seen, other.last_seen),
+                         self.urgent or other.urgent, self.recent + other.recent,
+                         self.platforms | other.platforms, add(self.categories, other.categories),
+                         add(self.districts, other.districts), add(self.streets, other.streets),
+                         add(self.places, other.places))
+
+
+@dataclass(frozen=True)
 class LeadProfile:
     """What the clusterer compares new posts with: the centroid of a lead's member vectors as
     sparse (feature index, weight) arrays, and how many members it averages."""

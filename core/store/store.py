@@ -16,7 +16,7 @@ from sqlalchemy import Engine, and_, bindparam, case, create_engine, event, func
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.models import (Checkpoint, CrawlRun, EnrichedPost, Enrichment, Engagement, Lead,
-                         LeadEvent, LeadProfile, LeadStatus, Post, PriorityParts, StageRun,
+                         LeadEvent, LeadProfile, LeadStatus, LeadTally, Post, PriorityParts, StageRun,
                          StageState, UpsertResult, Window, utcnow)
 from core.store import tables as t
 
@@ -409,6 +409,64 @@ class Store:
             for chunk in _chunks(list(lead_ids)):
                 q = select(t.lead_posts.c.lead_id, t.lead_posts.c.post_id).where(
                     t.lead_posts.c.lead_id.in_(chunk)).order_by(t.lead_posts.c.post_id)
+                for lead_id, post_id in conn.execute(q):
+                    out[lead_id].append(post_id)
+        return out
+
+    def lead_tallies(self, lead_ids: Sequence[str], recent_since: datetime) -> dict[str, LeadTally]:
+        """Each lead's members summed up in SQL (nothing per member crosses the connection);
+        `recent` counts members published at or after `recent_since`. Leads with no member
+        are left out."""
+        lp, p, e = t.lead_posts, t.posts, t.enrichments
+        base = lp.join(p, p.c.id == lp.c.post_id).join(e, e.c.post_id == lp.c.post_id)
+        totals: dict[str, tuple] = {}
+        counts: dict[str, dict[str, dict]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(lead_ids))):
+                where = lp.c.lead_id.in_(chunk)
+                q = (select(lp.c.lead_id, func.count(), func.sum(p.c.likes + p.c.comments + p.c.shares),
+                            func.min(p.c.published_at), func.max(p.c.published_at),
+                            func.max(case((e.c.urgent.is_(True), 1), else_=0)),
+                            func.sum(case((p.c.published_at >= recent_since, 1), else_=0)))
+                     .select_from(base).where(where).group_by(lp.c.lead_id))
+                for lead_id, n, engagement, first, last, urgent, recent in conn.execute(q):
+                    totals[lead_id] = (n, int(engagement or 0), first, last, bool(urgent),
+                                       int(recent or 0))
+                    counts[lead_id] = {"platforms": {}, "categories": {}, "districts": {}, "streets": {},
+                                       "places": {}}
+                for name, columns, extra in (
+                        ("platforms", (p.c.platform,), ()),
+                        ("categories", (e.c.category,), (e.c.category.is_not(None),)),
+                        ("districts", (e.c.district,), (e.c.district.is_not(None),)),
+                        ("streets", (e.c.district, e.c.street), (e.c.district.is_not(None), e.c.street.is_not(None))),
+                        ("places", (e.c.lat, e.c.lon), (e.c.location_precision == "place", e.c.lat.is_not(None),
+                                                        e.c.lon.is_not(None)))):
+                    q = (select(lp.c.lead_id, *columns, func.count()).select_from(base)
+                         .where(where, *extra).group_by(lp.c.lead_id, *columns))
+                    for row in conn.execute(q):
+                        key = row[1] if len(columns) == 1 else tuple(row[1:1 + len(columns)])
+                        counts[row[0]][name][key] = row[-1]
+        return {lid: LeadTally(n, engagement, first, last, urgent, recent,
+                               frozenset(counts[lid]["platforms"]), counts[lid]["categories"],
+                               counts[lid]["districts"], counts[lid]["streets"], counts[lid]["places"])
+                for lid, (n, engagement, first, last, urgent, recent) in totals.items()}
+
+    def lead_edge_ids(self, lead_ids: Sequence[str], k: int) -> dict[str, list[str]]:
+        """Each lead's `k` earliest and `k` latest member ids (by publish time, then id), oldest
+        first: a bounded sample for titles and keywords however large the lead."""
+        lp, p = t.lead_posts, t.posts
+        out: dict[str, list[str]] = {lid: [] for lid in lead_ids}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(lead_ids))):
+                early = func.row_number().over(partition_by=lp.c.lead_id,
+                                               order_by=(p.c.published_at, lp.c.post_id)).label("early")
+                late = func.row_number().over(partition_by=lp.c.lead_id,
+                                              order_by=(p.c.published_at.desc(), lp.c.post_id.desc())).label("late")
+                ranked = (select(lp.c.lead_id, lp.c.post_id, p.c.published_at, early, late)
+                          .join(p, p.c.id == lp.c.post_id).where(lp.c.lead_id.in_(chunk)).subquery())
+                q = (select(ranked.c.lead_id, ranked.c.post_id)
+                     .where((ranked.c.early <= k) | (ranked.c.late <= k))
+                     .order_by(ranked.c.lead_id, ranked.c.published_at, ranked.c.post_id))
                 for lead_id, post_id in conn.execute(q):
                     out[lead_id].append(post_id)
         return out

@@ -133,3 +133,33 @@ def test_a_quiet_lead_closes_and_reopens_when_the_problem_comes_back(store, conf
     assert reopened.priority_parts.recurrence == round(1 / 3, 6)
     assert reopened.priority_parts.velocity > 0  # its only recent post is new activity
     assert [e.kind for e in store.lead_events(lead.id)][-2:] == ["closed", "reopened"]
+
+
+def test_a_lead_grown_run_by_run_has_the_fields_of_one_built_from_all_its_posts(store, config):
+    """Leads grow from a SQL tally of their members, never by reading them all back: the
+    tally must agree with the members themselves, post by post."""
+    from clustering.leads import build_lead, tally_of
+    texts = POTHOLE * 4
+    platforms = ["weibo", "szrss", "jiazaishenzhen"]
+    for i, text in enumerate(texts):
+        post = make_post(f"g{i}", text, at=T0 + timedelta(hours=3 * i), platform=platforms[i % 3], likes=i)
+        store.upsert_posts([post])
+        store.save_enrichments([(post, Enrichment(
+            post.id, text, True, 0.9, None if i % 4 == 0 else "交通运输", "南山区", "粤海街道" if i % 3 else None,
+            urgent=(i == 7), text_hash=hashlib.sha1(f"{text}{i}".encode()).hexdigest()))])
+        cluster(store, config, Window(T0 - timedelta(days=1), T0 + timedelta(hours=3 * i + 1)))
+    [lead] = store.list_leads()[1]
+    members = store.lead_posts(lead.id)
+    assert len(members) == lead.post_count == len(texts)
+    end = T0 + timedelta(hours=3 * (len(texts) - 1) + 1)
+    tally = store.lead_tallies([lead.id], end - timedelta(days=1))[lead.id]
+    assert tally == tally_of(members, end)
+    assert tally.engagement == sum(range(len(texts))) and tally.urgent and len(tally.platforms) == 3
+    assert tally.categories == {"交通运输": 9} and tally.streets == {("南山区", "粤海街道"): 8}
+    whole = build_lead(lead.id, tally_of(members, end), members, end, config.radar.priority, lead)
+    assert (lead.district, lead.street, lead.category, lead.urgent, lead.platform_count, lead.first_seen,
+            lead.last_seen, lead.priority_parts) == (whole.district, whole.street, whole.category, whole.urgent,
+                                                     whole.platform_count, whole.first_seen, whole.last_seen,
+                                                     whole.priority_parts)
+    edges = store.lead_edge_ids([lead.id], 2)[lead.id]
+    assert edges == [m.id for m in members[:2] + members[-2:]]

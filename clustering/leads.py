@@ -17,7 +17,6 @@ from core.config import PriorityWeights
 from core.models import EnrichedPost, Lead, LeadStatus, LeadTally, PriorityParts
 
 TITLE_CHARS = 60
-REPRESENTATIVE_SAMPLE = 30
 
 
 def lead_id_for(first_post_id: str) -> str:
@@ -43,7 +42,7 @@ def tally_of(members: Sequence[EnrichedPost], as_of: datetime) -> LeadTally:
         first_seen=min(m.post.published_at for m in members),
         last_seen=max(m.post.published_at for m in members),
         urgent=any(m.enrichment.urgent for m in members),
-        recent=sum(1 for m in members if m.post.published_at >= day_before),
+        recent=tuple(sorted(m.post.published_at for m in members if m.post.published_at >= day_before)),
         platforms=frozenset(m.post.platform for m in members),
         categories=dict(categories), districts=dict(districts), streets=dict(streets), places=dict(places))
 
@@ -51,22 +50,6 @@ def tally_of(members: Sequence[EnrichedPost], as_of: datetime) -> LeadTally:
 def main_point(tally: LeadTally) -> tuple[float, float] | None:
     """The place most members name, None if none names one."""
     return majority(tally.places)
-
-
-def representative(members: Sequence[EnrichedPost]) -> EnrichedPost:
-    """The member most like the rest (shared characters), ties to the oldest."""
-    if len(members) <= 2:
-        return min(members, key=lambda m: (m.post.published_at, m.id))
-    # Centrality is quadratic: judge it on the earliest members, which define the problem.
-    members = sorted(members, key=lambda m: (m.post.published_at, m.id))[:REPRESENTATIVE_SAMPLE]
-    charsets = [set(m.enrichment.normalized_text) for m in members]
-
-    def centrality(i: int) -> float:
-        return sum(len(charsets[i] & other) / (len(charsets[i] | other) or 1)
-                   for j, other in enumerate(charsets) if j != i)
-
-    best = max(range(len(members)), key=lambda i: (centrality(i), -members[i].post.published_at.timestamp()))
-    return members[best]
 
 
 def title_of(post: EnrichedPost) -> str:
@@ -81,7 +64,8 @@ def velocity_of(tally: LeadTally, as_of: datetime) -> float:
     """Posts per hour in the last day against the lead's own lifetime rate, as 0..1."""
     lifetime_hours = max(1.0, (as_of - tally.first_seen).total_seconds() / 3600)
     baseline = tally.posts / lifetime_hours
-    recent = tally.recent / 24
+    day_before = as_of - timedelta(days=1)
+    recent = sum(1 for at in tally.recent if day_before <= at <= as_of) / 24
     ratio = recent / baseline if baseline else 0.0
     # ratio 1 is the lead's usual pace (0.5); 3x its usual pace or more is hot (~1).
     return min(1.0, math.log1p(ratio) / math.log1p(3)) / (1 if ratio >= 1 else 2) if ratio else 0.0
@@ -108,21 +92,20 @@ def priority_of(tally: LeadTally, as_of: datetime, weights: PriorityWeights,
         parts.velocity, parts.recurrence)))
 
 
-def build_lead(lead_id: str, tally: LeadTally, earliest: Sequence[EnrichedPost], as_of: datetime,
+def build_lead(lead_id: str, tally: LeadTally, representative: EnrichedPost, as_of: datetime,
                weights: PriorityWeights, previous: Lead | None = None, *, reopened: bool = False,
                keywords: Sequence[str] = ()) -> Lead:
-    """The lead's fields from the tally of all its members and its earliest members (which
-    pick the title); status and version carry over from `previous`. Each reopening adds a third
-    to the recurrence part."""
+    """The lead's fields from the tally of all its members and its representative post (the
+    title); status and version carry over from `previous`. Each reopening adds a third to the
+    recurrence part."""
     recurrence = (previous.priority_parts.recurrence if previous else 0.0) + (1 / 3 if reopened else 0.0)
     priority, parts = priority_of(tally, as_of, weights, recurrence)
-    rep = representative(earliest)
     district = majority(tally.districts)
     street = majority({s: n for (d, s), n in tally.streets.items() if d == district})
     return Lead(
         id=lead_id,
         status=previous.status if previous else LeadStatus.NEW,
-        title=title_of(rep),
+        title=title_of(representative),
         category=majority(tally.categories),
         district=district,
         street=street,

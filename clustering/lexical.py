@@ -70,6 +70,8 @@ def what_text(enrichment: Enrichment) -> str:
 
 
 def term_counts(texts: Sequence[str]) -> sparse.csr_matrix:
+    if len(texts) == 0:
+        return sparse.csr_matrix((0, N_FEATURES), dtype=np.float32)
     return _HASHER.transform(texts).tocsr()
 
 

@@ -8,7 +8,7 @@ recorded on both leads; nothing is renumbered.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import numpy as np
@@ -17,7 +17,7 @@ from scipy import sparse
 from clustering import lexical
 from clustering.grouping import Anchor, group
 from clustering.keywords import ctfidf_keywords
-from clustering.leads import REPRESENTATIVE_SAMPLE, build_lead, lead_id_for, main_point, tally_of
+from clustering.leads import build_lead, lead_id_for, main_point, tally_of
 from core.config import Config
 from core.models import (EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, LeadTally, StageState, Window,
                          utcnow)
@@ -25,7 +25,7 @@ from core.store import Store
 
 ACTOR = "clusterer"
 KEYWORD_SAMPLE = 25
-EDGE_SAMPLE = max(KEYWORD_SAMPLE, REPRESENTATIVE_SAMPLE)  # earliest and latest members read per lead
+BACKFILL_CANDIDATES = 10  # earliest members that stand for a lead with no representative yet
 
 
 def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool = True) -> dict[str, int]:
@@ -59,14 +59,14 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     centroids = lexical.stack([(profiles[a.lead_id].features, profiles[a.lead_id].weights) for a in anchors])
     groups = group(new_posts, vectors, anchors, centroids, _store_links(store, new_posts, anchors), cfg)
 
-    # A lead a post joins is not read back whole: its members are summed up in SQL (the
-    # tally) and only its earliest and latest members are read, for the title and keywords.
-    # A run costs what its new posts cost, however large the leads they join.
+    # A lead a post joins is not read back: its tally (members summed up), centroid and
+    # representative post are kept in its profile, so a run costs what its new posts cost,
+    # however large the leads they join.
     touched = sorted({lid for g in groups for lid in g.lead_ids})
-    tallies = store.lead_tallies(touched, window.end - timedelta(days=1))
-    edge_ids = store.lead_edge_ids(touched, EDGE_SAMPLE)
-    edge_posts = {ep.id: ep for ep in store.enriched_posts([p for ids in edge_ids.values() for p in ids])}
-    plans: dict[int, tuple[LeadTally, list[EnrichedPost], list[EnrichedPost]]] = {}
+    day_before = window.end - timedelta(days=1)
+    tallies = {lid: profiles[lid].tally for lid in touched if profiles[lid].tally is not None}
+    tallies.update(store.lead_tallies([lid for lid in touched if lid not in tallies], day_before))
+    plans: list[_Plan] = []
     for n, g in enumerate(groups):
         if not g.lead_ids and len(g.members) < cfg.min_lead_posts:
             continue  # stays unassigned; a later post may join it
@@ -75,35 +75,27 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
         for lid in g.lead_ids:
             if lid in tallies:
                 tally = tallies[lid].plus(tally)
-        edges = sorted({ep.id: ep for ep in [*(edge_posts[p] for lid in g.lead_ids for p in edge_ids[lid]
-                                              if p in edge_posts), *fresh]}.values(), key=_by_time)
-        plans[n] = (tally, fresh, edges)
-    # Keywords are re-ranked when a lead is new or has doubled since they were ranked (from its
-    # first and latest posts), so their cost per run stays flat however long a lead runs.
-    keywords = ctfidf_keywords({n: [ep.enrichment.normalized_text for ep in
-                                    (edges if len(edges) <= 2 * KEYWORD_SAMPLE
-                                     else edges[:KEYWORD_SAMPLE] + edges[-KEYWORD_SAMPLE:])]
-                                for n, (tally, _, edges) in plans.items()
-                                if _rekey(leads.get(groups[n].lead_ids[0]) if groups[n].lead_ids else None,
-                                          tally.posts)})
+        plans.append(_Plan(n, g.lead_ids[0] if g.lead_ids else lead_id_for(fresh[0].id),
+                           tally.since(day_before), fresh))
+    anchor_row = {a.lead_id: k for k, a in enumerate(anchors)}
+    grown = _profiles([(plan.lead_id, [(anchor_row[lid], profiles[lid].members) for lid in groups[plan.n].lead_ids],
+                        list(groups[plan.n].members), main_point(plan.tally)) for plan in plans], centroids, vectors)
+    reps = _representatives(store, plans, groups, profiles, grown, new_posts, vectors, idf)
+    keywords = _keywords(store, plans, groups, leads)
     absorbed_ids = store.lead_member_ids([lid for g in groups for lid in g.lead_ids[1:]])
 
     created: list = []
     updates: list = []
-    profile_jobs: list = []
-    anchor_row = {a.lead_id: k for k, a in enumerate(anchors)}
     kept: set[str] = set()
-    for n, (tally, fresh, edges) in plans.items():
-        g = groups[n]
+    for plan, profile, rep in zip(plans, grown, reps):
+        g, fresh, tally = groups[plan.n], plan.fresh, plan.tally
         now = utcnow()
         similarity = {new_posts[i].id: g.similarity[i] for i in g.members}
         if not g.lead_ids:
-            lead = build_lead(lead_id_for(fresh[0].id), tally, edges, window.end, weights,
-                              keywords=keywords.get(n, ()))
+            lead = build_lead(plan.lead_id, tally, rep, window.end, weights, keywords=keywords.get(plan.n, ()))
             created.append((lead, [(ep.id, similarity[ep.id]) for ep in fresh],
                             LeadEvent(lead.id, "created", ACTOR, now,
                                       {"posts": [ep.id for ep in fresh], "window_end": window.end.isoformat()})))
-            profile_jobs.append((lead.id, [], list(g.members), main_point(tally)))
             counts["leads_created"] += 1
             counts["posts_assigned"] += len(fresh)
             continue
@@ -119,8 +111,8 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
             counts["leads_merged"] += 1
         previous: Lead = leads[survivor_id]
         reopened = previous.status == LeadStatus.CLOSED
-        lead = build_lead(survivor_id, tally, edges, window.end, weights, previous, reopened=reopened,
-                          keywords=keywords.get(n, ()))
+        lead = build_lead(survivor_id, tally, rep, window.end, weights, previous, reopened=reopened,
+                          keywords=keywords.get(plan.n, ()))
         detail = {"posts": [new_posts[i].id for i in g.members]}
         if absorbed:
             detail["merged_from"] = list(absorbed)
@@ -130,18 +122,78 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
             kind = "reopened"
             counts["leads_reopened"] += 1
         updates.append((lead, previous.version, LeadEvent(survivor_id, kind, ACTOR, now, detail), attach))
-        profile_jobs.append((survivor_id, [(anchor_row[lid], profiles[lid].members) for lid in g.lead_ids],
-                             list(g.members), main_point(tally)))
         kept.add(survivor_id)
         counts["leads_updated"] += 1
         counts["posts_assigned"] += len(g.members)
+    grown = [replace(profile, tally=plan.tally, representative=rep.id)
+             for plan, profile, rep in zip(plans, grown, reps)]
     new_state = StageState(lexical.STATE_NAME, state.version if state else 0, frequencies.docs,
                            frequencies.to_bytes())
     # A backfilled lead that a post joined is saved once, grown.
-    saved_profiles = list({p.lead_id: p for p in backfilled + _profiles(profile_jobs, centroids, vectors)}.values())
+    saved_profiles = list({p.lead_id: p for p in backfilled + grown}.values())
     store.commit_clustering(updates=updates, created=created, profiles=saved_profiles, state=new_state)
     counts["leads_closed"] = close_quiet_leads(store, config, window, skip=kept)
     return counts
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A group that becomes or grows a lead: its index, the lead's id, the tally of all its
+    members, and its new posts (oldest first)."""
+
+    n: int
+    lead_id: str
+    tally: LeadTally
+    fresh: list[EnrichedPost]
+
+
+def _representatives(store: Store, plans: Sequence[_Plan], groups, profiles: dict[str, LeadProfile],
+                     grown: Sequence[LeadProfile], new_posts: Sequence[EnrichedPost],
+                     vectors: sparse.csr_matrix, idf: np.ndarray) -> list[EnrichedPost]:
+    """Each plan's representative: of the leads' current representatives and the new posts,
+    the one closest to the grown centroid (its mean cosine to all members); ties to the oldest.
+    Only the current representatives are read back (the earliest members of a lead that has
+    none yet)."""
+    row_of = {ep.id: i for i, ep in enumerate(new_posts)}
+    missing = sorted({lid for plan in plans for lid in groups[plan.n].lead_ids if not profiles[lid].representative})
+    earliest = store.lead_edge_ids(missing, BACKFILL_CANDIDATES) if missing else {}
+    old_ids = {profiles[lid].representative for plan in plans for lid in groups[plan.n].lead_ids
+               if profiles[lid].representative} | {p for ids in earliest.values() for p in ids}
+    old = {ep.id: ep for ep in store.enriched_posts(sorted(old_ids))}
+    old_order = list(old)
+    old_vectors = lexical.weigh(lexical.term_counts([lexical.what_text(old[p].enrichment) for p in old_order]), idf)
+    old_row = {p: i for i, p in enumerate(old_order)}
+    out = []
+    for plan, profile in zip(plans, grown):
+        centroid = sparse.csr_matrix((profile.weights, profile.features, [0, len(profile.features)]),
+                                     shape=(1, lexical.N_FEATURES))
+        candidates = [(ep, vectors[row_of[ep.id]]) for ep in plan.fresh]
+        for lid in groups[plan.n].lead_ids:
+            ids = [profiles[lid].representative] if profiles[lid].representative else earliest.get(lid, [])
+            candidates += [(old[p], old_vectors[old_row[p]]) for p in ids if p in old]
+        scores = [float(vec.multiply(centroid).sum()) for _, vec in candidates]
+        best = min(range(len(candidates)), key=lambda k: (-round(scores[k], 6), *_by_time(candidates[k][0])))
+        out.append(candidates[best][0])
+    return out
+
+
+def _keywords(store: Store, plans: Sequence[_Plan], groups, leads: dict[str, Lead]) -> dict[int, tuple[str, ...]]:
+    """c-TF-IDF keywords, re-ranked when a lead is new or has doubled since they were ranked,
+    from its earliest and latest posts: their cost per run stays flat however long a lead runs."""
+    due = [plan for plan in plans
+           if _rekey(leads.get(groups[plan.n].lead_ids[0]) if groups[plan.n].lead_ids else None, plan.tally.posts)]
+    lead_ids = sorted({lid for plan in due for lid in groups[plan.n].lead_ids})
+    edge_ids = store.lead_edge_ids(lead_ids, KEYWORD_SAMPLE) if lead_ids else {}
+    edge_posts = {ep.id: ep for ep in store.enriched_posts(sorted({p for ids in edge_ids.values() for p in ids}))}
+    texts = {}
+    for plan in due:
+        members = sorted({ep.id: ep for ep in [*(edge_posts[p] for lid in groups[plan.n].lead_ids
+                                                 for p in edge_ids[lid] if p in edge_posts), *plan.fresh]}.values(),
+                         key=_by_time)
+        if len(members) > 2 * KEYWORD_SAMPLE:
+            members = members[:KEYWORD_SAMPLE] + members[-KEYWORD_SAMPLE:]
+        texts[plan.n] = [ep.enrichment.normalized_text for ep in members]
+    return ctfidf_keywords(texts)
 
 
 def _rekey(previous: Lead | None, size: int) -> bool:

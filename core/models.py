@@ -6,7 +6,7 @@ builds new values and upserts them.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
@@ -192,15 +192,16 @@ class Lead:
 @dataclass(frozen=True)
 class LeadTally:
     """A lead's members summed up: what its fields and priority are computed from, so a lead
-    grows without its members being read back. `recent` counts members published in the day
-    before the time it was tallied at; count maps are value -> members."""
+    grows without its members being read back. `recent` holds the publish times of members
+    from the day before the latest tally (velocity needs no more); count maps are value ->
+    members."""
 
     posts: int
     engagement: int
     first_seen: datetime
     last_seen: datetime
     urgent: bool
-    recent: int
+    recent: tuple[datetime, ...]
     platforms: frozenset[str]
     categories: dict[str, int]
     districts: dict[str, int]
@@ -215,10 +216,14 @@ class LeadTally:
             return out
         return LeadTally(self.posts + other.posts, self.engagement + other.engagement,
                          min(self.first_seen, other.first_seen), max(self.last_seen, other.last_seen),
-                         self.urgent or other.urgent, self.recent + other.recent,
+                         self.urgent or other.urgent, tuple(sorted(self.recent + other.recent)),
                          self.platforms | other.platforms, add(self.categories, other.categories),
                          add(self.districts, other.districts), add(self.streets, other.streets),
                          add(self.places, other.places))
+
+    def since(self, start: datetime) -> "LeadTally":
+        """The same tally with `recent` cut to members published at or after `start`."""
+        return replace(self, recent=tuple(t for t in self.recent if t >= start))
 
 
 @dataclass(frozen=True)
@@ -232,6 +237,8 @@ class LeadProfile:
     weights: np.ndarray  # float32, same length
     lat: float | None = None  # the place most of its members name, when they name one
     lon: float | None = None
+    tally: LeadTally | None = None  # None for profiles written before tallies were kept
+    representative: str | None = None  # the member post closest to the centroid: the title's source
 
 
 @dataclass(frozen=True)

@@ -284,6 +284,7 @@ class Store:
             rows = [{"lead_id": p.lead_id, "members": int(p.members),
                      "features": np.asarray(p.features, dtype="<i4").tobytes(),
                      "weights": np.asarray(p.weights, dtype="<f4").tobytes(), "lat": p.lat, "lon": p.lon,
+                     "tally": tally_to_json(p.tally) if p.tally else None, "representative": p.representative,
                      "updated_at": now}
                     for p in profiles]
             for chunk in _chunks(rows):
@@ -313,8 +314,9 @@ class Store:
                      ) -> list[tuple[Lead, LeadProfile | None]]:
         """Leads a new post may join: open ones seen since `open_since`, closed ones seen since
         `closed_since`, each with its profile (None for a lead written before profiles)."""
-        q = (select(t.leads, t.lead_profiles.c.members, t.lead_profiles.c.features, t.lead_profiles.c.weights,
-                    t.lead_profiles.c.lat.label("profile_lat"), t.lead_profiles.c.lon.label("profile_lon"))
+        lpr = t.lead_profiles
+        q = (select(t.leads, lpr.c.members, lpr.c.features, lpr.c.weights, lpr.c.lat.label("profile_lat"),
+                    lpr.c.lon.label("profile_lon"), lpr.c.tally, lpr.c.representative)
              .outerjoin(t.lead_profiles, t.lead_profiles.c.lead_id == t.leads.c.id)
              .where(t.leads.c.last_seen >= min(open_since, closed_since),
                     ((t.leads.c.status.in_([LeadStatus.NEW.value, LeadStatus.VERIFIED.value])
@@ -330,7 +332,8 @@ class Store:
                     weights = np.frombuffer(bytes(r.weights), dtype="<f4").astype(np.float32)
                     if features.size != weights.size:
                         raise StoreError(f"lead profile {r.id}: {features.size} features, {weights.size} weights")
-                    profile = LeadProfile(r.id, r.members, features, weights, r.profile_lat, r.profile_lon)
+                    profile = LeadProfile(r.id, r.members, features, weights, r.profile_lat, r.profile_lon,
+                                          tally_from_json(r.tally) if r.tally else None, r.representative)
                 out.append((_lead_from_row(r), profile))
         return out
 
@@ -414,24 +417,28 @@ class Store:
         return out
 
     def lead_tallies(self, lead_ids: Sequence[str], recent_since: datetime) -> dict[str, LeadTally]:
-        """Each lead's members summed up in SQL (nothing per member crosses the connection);
-        `recent` counts members published at or after `recent_since`. Leads with no member
-        are left out."""
+        """Each lead's members summed up in SQL, for leads whose profile keeps no tally; `recent`
+        holds the publish times of members published at or after `recent_since`. Leads with no
+        member are left out."""
         lp, p, e = t.lead_posts, t.posts, t.enrichments
         base = lp.join(p, p.c.id == lp.c.post_id).join(e, e.c.post_id == lp.c.post_id)
         totals: dict[str, tuple] = {}
+        recent: dict[str, list[datetime]] = {}
         counts: dict[str, dict[str, dict]] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(list(dict.fromkeys(lead_ids))):
                 where = lp.c.lead_id.in_(chunk)
                 q = (select(lp.c.lead_id, func.count(), func.sum(p.c.likes + p.c.comments + p.c.shares),
                             func.min(p.c.published_at), func.max(p.c.published_at),
-                            func.max(case((e.c.urgent.is_(True), 1), else_=0)),
-                            func.sum(case((p.c.published_at >= recent_since, 1), else_=0)))
+                            func.max(case((e.c.urgent.is_(True), 1), else_=0)))
                      .select_from(base).where(where).group_by(lp.c.lead_id))
-                for lead_id, n, engagement, first, last, urgent, recent in conn.execute(q):
-                    totals[lead_id] = (n, int(engagement or 0), first, last, bool(urgent),
-                                       int(recent or 0))
+                for lead_id, n, engagement, first, last, urgent in conn.execute(q):
+                    totals[lead_id] = (n, int(engagement or 0), first, last, bool(urgent))
+                    recent[lead_id] = []
+                q = (select(lp.c.lead_id, p.c.published_at).select_from(base)
+                     .where(where, p.c.published_at >= recent_since).order_by(p.c.published_at))
+                for lead_id, at in conn.execute(q):
+                    recent[lead_id].append(at)
                     counts[lead_id] = {"platforms": {}, "categories": {}, "districts": {}, "streets": {},
                                        "places": {}}
                 for name, columns, extra in (
@@ -446,10 +453,10 @@ class Store:
                     for row in conn.execute(q):
                         key = row[1] if len(columns) == 1 else tuple(row[1:1 + len(columns)])
                         counts[row[0]][name][key] = row[-1]
-        return {lid: LeadTally(n, engagement, first, last, urgent, recent,
+        return {lid: LeadTally(n, engagement, first, last, urgent, tuple(recent[lid]),
                                frozenset(counts[lid]["platforms"]), counts[lid]["categories"],
                                counts[lid]["districts"], counts[lid]["streets"], counts[lid]["places"])
-                for lid, (n, engagement, first, last, urgent, recent) in totals.items()}
+                for lid, (n, engagement, first, last, urgent) in totals.items()}
 
     def lead_edge_ids(self, lead_ids: Sequence[str], k: int) -> dict[str, list[str]]:
         """Each lead's `k` earliest and `k` latest member ids (by publish time, then id), oldest
@@ -663,6 +670,28 @@ def _lead_row(lead: Lead) -> dict:
             "platform_count": lead.platform_count, "first_seen": lead.first_seen,
             "last_seen": lead.last_seen, "version": lead.version, "merged_into": lead.merged_into, "keywords": list(lead.keywords),
             "updated_at": utcnow()}
+
+
+def tally_to_json(tally: LeadTally) -> dict:
+    return {"posts": tally.posts, "engagement": tally.engagement, "first_seen": tally.first_seen.isoformat(),
+            "last_seen": tally.last_seen.isoformat(), "urgent": tally.urgent,
+            "recent": [at.isoformat() for at in tally.recent], "platforms": sorted(tally.platforms),
+            "categories": tally.categories, "districts": tally.districts,
+            "streets": [[d, st, n] for (d, st), n in sorted(tally.streets.items())],
+            "places": [[lat, lon, n] for (lat, lon), n in sorted(tally.places.items())]}
+
+
+def tally_from_json(doc: dict) -> LeadTally:
+    try:
+        return LeadTally(int(doc["posts"]), int(doc["engagement"]), datetime.fromisoformat(doc["first_seen"]),
+                         datetime.fromisoformat(doc["last_seen"]), bool(doc["urgent"]),
+                         tuple(datetime.fromisoformat(at) for at in doc["recent"]), frozenset(doc["platforms"]),
+                         {k: int(v) for k, v in doc["categories"].items()},
+                         {k: int(v) for k, v in doc["districts"].items()},
+                         {(d, st): int(n) for d, st, n in doc["streets"]},
+                         {(float(lat), float(lon)): int(n) for lat, lon, n in doc["places"]})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"lead tally is malformed ({exc!r}): {str(doc)[:200]}") from exc
 
 
 def _lead_from_row(r) -> Lead:

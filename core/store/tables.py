@@ -222,6 +222,10 @@ lead_profiles = Table(
     Column("weights", LargeBinary, nullable=False),
     Column("lat", Float),
     Column("lon", Float),
+    # Added by migration 0008: the members' tally and the representative post, so a lead
+    # grows without its members being read back. Null on profiles written before.
+    Column("tally", JSON),
+    Column("representative", String(200)),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 

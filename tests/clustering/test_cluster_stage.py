@@ -156,7 +156,10 @@ def test_a_lead_grown_run_by_run_has_the_fields_of_one_built_from_all_its_posts(
     assert tally == tally_of(members, end)
     assert tally.engagement == sum(range(len(texts))) and tally.urgent and len(tally.platforms) == 3
     assert tally.categories == {"交通运输": 9} and tally.streets == {("南山区", "粤海街道"): 8}
-    whole = build_lead(lead.id, tally_of(members, end), members, end, config.radar.priority, lead)
+    [(_, profile)] = store.anchor_leads(T0 - timedelta(days=30), T0 - timedelta(days=30))
+    assert profile.tally == tally  # grown run by run, it agrees with the members summed in SQL
+    assert profile.representative in {m.id for m in members}
+    whole = build_lead(lead.id, tally_of(members, end), members[0], end, config.radar.priority, lead)
     assert (lead.district, lead.street, lead.category, lead.urgent, lead.platform_count, lead.first_seen,
             lead.last_seen, lead.priority_parts) == (whole.district, whole.street, whole.category, whole.urgent,
                                                      whole.platform_count, whole.first_seen, whole.last_seen,

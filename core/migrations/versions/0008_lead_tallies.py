@@ -1,0 +1,26 @@
+"""lead_profiles.tally and .representative: a lead's members summed up and its representative
+post, kept with its centroid so a cluster run never reads a lead's members back
+
+Revision ID: 0008_lead_tallies
+Revises: 0007_lead_profiles
+Create Date: 2026-12-03 18:10:00
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0008_lead_tallies'
+down_revision = '0007_lead_profiles'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('lead_profiles') as batch:
+        batch.add_column(sa.Column('tally', sa.JSON(), nullable=True))
+        batch.add_column(sa.Column('representative', sa.String(200), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('lead_profiles') as batch:
+        batch.drop_column('representative')
+        batch.drop_column('tally')

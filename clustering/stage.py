@@ -163,18 +163,25 @@ def _representatives(store: Store, plans: Sequence[_Plan], groups, profiles: dic
     old_order = list(old)
     old_vectors = lexical.weigh(lexical.term_counts([lexical.what_text(old[p].enrichment) for p in old_order]), idf)
     old_row = {p: i for i, p in enumerate(old_order)}
-    out = []
-    for plan, profile in zip(plans, grown):
-        centroid = sparse.csr_matrix((profile.weights, profile.features, [0, len(profile.features)]),
-                                     shape=(1, lexical.N_FEATURES))
-        candidates = [(ep, vectors[row_of[ep.id]]) for ep in plan.fresh]
+    owner, posts, rows = [], [], []  # per candidate: its plan, its post, its vector
+    for k, plan in enumerate(plans):
+        for ep in plan.fresh:
+            owner.append(k), posts.append(ep), rows.append(vectors[row_of[ep.id]])
         for lid in groups[plan.n].lead_ids:
             ids = [profiles[lid].representative] if profiles[lid].representative else earliest.get(lid, [])
-            candidates += [(old[p], old_vectors[old_row[p]]) for p in ids if p in old]
-        scores = [float(vec.multiply(centroid).sum()) for _, vec in candidates]
-        best = min(range(len(candidates)), key=lambda k: (-round(scores[k], 6), *_by_time(candidates[k][0])))
-        out.append(candidates[best][0])
-    return out
+            for p in ids:
+                if p in old:
+                    owner.append(k), posts.append(old[p]), rows.append(old_vectors[old_row[p]])
+    if not plans:
+        return []
+    centroids = lexical.stack([(profile.features, profile.weights) for profile in grown])
+    scores = np.asarray(sparse.vstack(rows).multiply(centroids[np.array(owner)]).sum(axis=1)).ravel()
+    best: dict[int, tuple] = {}
+    for c, k in enumerate(owner):
+        key = (-round(float(scores[c]), 6), *_by_time(posts[c]))
+        if k not in best or key < best[k][0]:
+            best[k] = (key, c)
+    return [posts[best[k][1]] for k in range(len(plans))]
 
 
 def _keywords(store: Store, plans: Sequence[_Plan], groups, leads: dict[str, Lead]) -> dict[int, tuple[str, ...]]:

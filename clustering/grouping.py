@@ -64,6 +64,7 @@ class Group:
 @dataclass(frozen=True)
 class _Posts:
     vectors: sparse.csr_matrix
+    embeddings: np.ndarray | None  # unit rows, or None when clustering is lexical only
     times: np.ndarray
     category: np.ndarray
     street: np.ndarray
@@ -71,9 +72,10 @@ class _Posts:
     lon: np.ndarray
 
     @classmethod
-    def of(cls, posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix) -> "_Posts":
+    def of(cls, posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix,
+           embeddings: np.ndarray | None) -> "_Posts":
         points = [place_of(p) or (np.nan, np.nan) for p in posts]
-        return cls(vectors,
+        return cls(vectors, embeddings,
                    np.array([p.post.published_at.timestamp() for p in posts], dtype=float),
                    np.array([p.enrichment.category or "" for p in posts], dtype=object),
                    np.array([p.enrichment.street or "" for p in posts], dtype=object),
@@ -98,6 +100,15 @@ def _near(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
     return ~far
 
 
+def blend(lexical: np.ndarray, cosine: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
+    """One similarity from words and meaning: the char n-gram cosine mixed with the embedding
+    cosine rescaled so that `embedding_floor` (what unrelated texts score under the model) is 0
+    and identity is 1. Linear above the floor, so a mean over members blends like its parts."""
+    w = cfg.embedding_weight
+    meaning = np.clip((cosine - cfg.embedding_floor) / (1.0 - cfg.embedding_floor), 0.0, 1.0)
+    return (1.0 - w) * lexical + w * meaning
+
+
 def _compatible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # Unknown category or street is compatible with any: absence is not evidence.
     a, b = a[:, None], b[None, :]
@@ -120,9 +131,12 @@ class _Placement:
 
 
 def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Sequence[Anchor],
-          centroids: sparse.csr_matrix, links: Sequence[tuple[int, int]], cfg: ClusteringConfig) -> list[Group]:
-    """Place `posts` (rows of unit `vectors`) among `anchors` (rows of `centroids`); `links`
-    are (post, anchor) pairs the store already proved to be one problem."""
+          centroids: sparse.csr_matrix, links: Sequence[tuple[int, int]], cfg: ClusteringConfig,
+          embeddings: np.ndarray | None = None, anchor_embeddings: np.ndarray | None = None) -> list[Group]:
+    """Place `posts` (rows of unit `vectors`, and of unit `embeddings` when given) among
+    `anchors` (rows of `centroids` and `anchor_embeddings`, NaN rows where a lead has no
+    embedding centroid); `links` are (post, anchor) pairs the store already proved to be one
+    problem."""
     n, k = len(posts), len(anchors)
     if n == 0:
         return []
@@ -130,15 +144,15 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
     # placed through its original only, never by its text.
     own_text = np.array([p.post.reposted_id is None for p in posts])
     place = _Placement(n, k)
-    f = _Posts.of(posts, vectors)
+    f = _Posts.of(posts, vectors, embeddings)
     for i, a in links:
         place.join(i, n + a, 1.0)
     anchor_blocks: dict[str, list[int]] = defaultdict(list)
     for a, anchor in enumerate(anchors):
         anchor_blocks[anchor.district].append(a)
     for district, idx in _blocks(posts, own_text).items():
-        _place_block(f, idx, anchors, centroids, np.array(anchor_blocks.get(district, []), dtype=int),
-                     place, cfg)
+        _place_block(f, idx, anchors, centroids, anchor_embeddings,
+                     np.array(anchor_blocks.get(district, []), dtype=int), place, cfg)
     _hard_links(posts, own_text, place, cfg)
 
     members_of: dict[int, list[int]] = defaultdict(list)
@@ -166,6 +180,8 @@ def _blocks(posts: Sequence[EnrichedPost], own_text: np.ndarray) -> dict[str, np
 def _post_similarity(f: _Posts, rows: np.ndarray, cols: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
     """Cosine between posts, zero where they cannot be one problem."""
     sims = (f.vectors[rows] @ f.vectors[cols].T).toarray()
+    if f.embeddings is not None:
+        sims = blend(sims, f.embeddings[rows] @ f.embeddings[cols].T, cfg)
     close = np.abs(f.times[rows][:, None] - f.times[cols][None, :]) <= cfg.time_window_days * DAY
     ok = (close & _compatible(f.category[rows], f.category[cols]) & _compatible(f.street[rows], f.street[cols])
           & _near(f.lat[rows], f.lon[rows], f.lat[cols], f.lon[cols], cfg.same_place_meters))
@@ -174,9 +190,15 @@ def _post_similarity(f: _Posts, rows: np.ndarray, cols: np.ndarray, cfg: Cluster
 
 
 def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], cols: np.ndarray,
-                       centroids: sparse.csr_matrix, cfg: ClusteringConfig) -> np.ndarray:
+                       centroids: sparse.csr_matrix, anchor_embeddings: np.ndarray | None,
+                       cfg: ClusteringConfig) -> np.ndarray:
     """Average cosine of each post to each lead's members, zero where they cannot be one problem."""
     sims = (f.vectors[rows] @ centroids[cols].T).toarray()
+    if f.embeddings is not None and anchor_embeddings is not None:
+        mean_cos = f.embeddings[rows] @ np.nan_to_num(anchor_embeddings[cols]).T
+        known = ~np.isnan(anchor_embeddings[cols, 0])
+        # A lead with no embedding centroid yet is judged by its words alone.
+        sims[:, known] = blend(sims[:, known], mean_cos[:, known], cfg)
     chosen = [anchors[c] for c in cols]
     reach = np.array([(cfg.reopen_days if a.closed else cfg.time_window_days) * DAY for a in chosen])
     first = np.array([a.first_seen for a in chosen]) - reach
@@ -227,13 +249,14 @@ def _join_groups(f: _Posts, rows: np.ndarray, others: np.ndarray, place: _Placem
 
 
 def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], centroids: sparse.csr_matrix,
-                 anchor_idx: np.ndarray, place: _Placement, cfg: ClusteringConfig) -> None:
+                 anchor_embeddings: np.ndarray | None, anchor_idx: np.ndarray, place: _Placement,
+                 cfg: ClusteringConfig) -> None:
     rest = idx
     if len(anchor_idx):
         joined = np.zeros(len(idx), dtype=bool)
         for s in range(0, len(idx), CHUNK):
             rows = idx[s:s + CHUNK]
-            scores = _anchor_similarity(f, rows, anchors, anchor_idx, centroids, cfg)
+            scores = _anchor_similarity(f, rows, anchors, anchor_idx, centroids, anchor_embeddings, cfg)
             joined[s:s + CHUNK] = _join_best(rows, place.n + anchor_idx, scores, place, cfg)
         rest = idx[~joined]
     for s in range(0, len(rest), MAX_AGGLOMERATE):

@@ -7,14 +7,18 @@ recorded on both leads; nothing is renumbered.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
 
 from clustering import lexical
+from clustering.embedding_cache import embed_posts
+from clustering.embeddings import Embedder, default_embedder
 from clustering.grouping import Anchor, group
 from clustering.keywords import ctfidf_keywords
 from clustering.leads import build_lead, lead_id_for, main_point, tally_of
@@ -28,9 +32,11 @@ KEYWORD_SAMPLE = 25
 BACKFILL_CANDIDATES = 10  # earliest members that stand for a lead with no representative yet
 
 
-def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool = True) -> dict[str, int]:
+def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool = True,
+            embedder: Embedder | None = None) -> dict[str, int]:
     """Place the window's unassigned posts; `relevant_only=False` clusters every enriched post
-    (offline analysis of a file whose rows are all complaints)."""
+    (offline analysis of a file whose rows are all complaints). `embedder` defaults to the
+    configured model (RADAR_EMBEDDING_MODEL) unless `embedding_weight` is 0."""
     cfg = config.radar.clustering
     weights = config.radar.priority
     new_posts = store.unassigned_relevant(window, relevant_only)
@@ -47,6 +53,10 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     idf = frequencies.idf()
     vectors = lexical.weigh(term_counts, idf)
 
+    if embedder is None and cfg.embedding_weight > 0:
+        embedder = configured_embedder()
+    embeddings = embed_posts(store, embedder, new_posts) if embedder is not None else None
+
     anchored = store.anchor_leads(window.start - timedelta(days=cfg.time_window_days),
                                   window.start - timedelta(days=cfg.reopen_days))
     leads = {lead.id: lead for lead, _ in anchored}
@@ -57,7 +67,10 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
                       lead.category or "", lead.street or "", lead.status == LeadStatus.CLOSED,
                       *_point(profiles[lead.id])) for lead, _ in anchored]
     centroids = lexical.stack([(profiles[a.lead_id].features, profiles[a.lead_id].weights) for a in anchors])
-    groups = group(new_posts, vectors, anchors, centroids, _store_links(store, new_posts, anchors), cfg)
+    anchor_embeddings = (_anchor_embeddings([profiles[a.lead_id] for a in anchors], embedder)
+                         if embedder is not None else None)
+    groups = group(new_posts, vectors, anchors, centroids, _store_links(store, new_posts, anchors), cfg,
+                   embeddings, anchor_embeddings)
 
     # A lead a post joins is not read back: its tally (members summed up), centroid and
     # representative post are kept in its profile, so a run costs what its new posts cost,
@@ -125,7 +138,10 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
         kept.add(survivor_id)
         counts["leads_updated"] += 1
         counts["posts_assigned"] += len(g.members)
-    grown = [replace(profile, tally=plan.tally, representative=rep.id)
+    grown = [replace(profile, tally=plan.tally, representative=rep.id,
+                     embedding=_grown_embedding(plan, groups[plan.n], anchor_row, profiles, anchor_embeddings,
+                                                embeddings),
+                     embedding_model=embedder.name if embedder is not None else None)
              for plan, profile, rep in zip(plans, grown, reps)]
     new_state = StageState(lexical.STATE_NAME, state.version if state else 0, frequencies.docs,
                            frequencies.to_bytes())
@@ -201,6 +217,41 @@ def _keywords(store: Store, plans: Sequence[_Plan], groups, leads: dict[str, Lea
             members = members[:KEYWORD_SAMPLE] + members[-KEYWORD_SAMPLE:]
         texts[plan.n] = [ep.enrichment.normalized_text for ep in members]
     return ctfidf_keywords(texts)
+
+
+@lru_cache(maxsize=2)
+def _load_embedder(setting: str | None) -> Embedder:
+    return default_embedder(setting)
+
+
+def configured_embedder() -> Embedder:
+    """The model RADAR_EMBEDDING_MODEL names (default multilingual-e5-small), loaded once per process."""
+    return _load_embedder(os.environ.get("RADAR_EMBEDDING_MODEL") or None)
+
+
+def _anchor_embeddings(profiles: Sequence[LeadProfile], embedder: Embedder) -> np.ndarray:
+    """The leads' embedding centroids as rows; NaN where a lead has none from this model."""
+    out = np.full((len(profiles), embedder.dim), np.nan, dtype=np.float32)
+    for k, p in enumerate(profiles):
+        if p.embedding is not None and p.embedding_model == embedder.name and p.embedding.shape == (embedder.dim,):
+            out[k] = p.embedding
+    return out
+
+
+def _grown_embedding(plan: "_Plan", g, anchor_row: dict[str, int], profiles: dict[str, LeadProfile],
+                     anchor_embeddings: np.ndarray | None, embeddings: np.ndarray | None) -> np.ndarray | None:
+    """The mean embedding of the lead's members, grown from the stored centroids like the
+    char n-gram one; centroids this model did not write are left out of the mean."""
+    if embeddings is None:
+        return None
+    total = np.asarray(embeddings[list(g.members)].sum(axis=0), dtype=np.float64)
+    n = len(g.members)
+    for lid in g.lead_ids:
+        row = anchor_embeddings[anchor_row[lid]]
+        if not np.isnan(row[0]):
+            total += row * profiles[lid].members
+            n += profiles[lid].members
+    return (total / n).astype(np.float32)
 
 
 def _rekey(previous: Lead | None, size: int) -> bool:

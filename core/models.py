@@ -239,6 +239,8 @@ class LeadProfile:
     lon: float | None = None
     tally: LeadTally | None = None  # None for profiles written before tallies were kept
     representative: str | None = None  # the member post closest to the centroid: the title's source
+    embedding: np.ndarray | None = None  # float32 mean of the members' embeddings (None: not kept)
+    embedding_model: str | None = None  # the embedder's name those embeddings came from
 
 
 @dataclass(frozen=True)

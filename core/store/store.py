@@ -285,6 +285,9 @@ class Store:
                      "features": np.asarray(p.features, dtype="<i4").tobytes(),
                      "weights": np.asarray(p.weights, dtype="<f4").tobytes(), "lat": p.lat, "lon": p.lon,
                      "tally": tally_to_json(p.tally) if p.tally else None, "representative": p.representative,
+                     "embedding": (np.asarray(p.embedding, dtype="<f4").tobytes()
+                                   if p.embedding is not None else None),
+                     "embedding_model": p.embedding_model if p.embedding is not None else None,
                      "updated_at": now}
                     for p in profiles]
             for chunk in _chunks(rows):
@@ -316,7 +319,8 @@ class Store:
         `closed_since`, each with its profile (None for a lead written before profiles)."""
         lpr = t.lead_profiles
         q = (select(t.leads, lpr.c.members, lpr.c.features, lpr.c.weights, lpr.c.lat.label("profile_lat"),
-                    lpr.c.lon.label("profile_lon"), lpr.c.tally, lpr.c.representative)
+                    lpr.c.lon.label("profile_lon"), lpr.c.tally, lpr.c.representative, lpr.c.embedding,
+                    lpr.c.embedding_model)
              .outerjoin(t.lead_profiles, t.lead_profiles.c.lead_id == t.leads.c.id)
              .where(t.leads.c.last_seen >= min(open_since, closed_since),
                     ((t.leads.c.status.in_([LeadStatus.NEW.value, LeadStatus.VERIFIED.value])
@@ -333,7 +337,9 @@ class Store:
                     if features.size != weights.size:
                         raise StoreError(f"lead profile {r.id}: {features.size} features, {weights.size} weights")
                     profile = LeadProfile(r.id, r.members, features, weights, r.profile_lat, r.profile_lon,
-                                          tally_from_json(r.tally) if r.tally else None, r.representative)
+                                          tally_from_json(r.tally) if r.tally else None, r.representative,
+                                          np.frombuffer(bytes(r.embedding), dtype="<f4").astype(np.float32)
+                                          if r.embedding is not None else None, r.embedding_model)
                 out.append((_lead_from_row(r), profile))
         return out
 

@@ -226,6 +226,8 @@ lead_profiles = Table(
     # grows without its members being read back. Null on profiles written before.
     Column("tally", JSON),
     Column("representative", String(200)),
+    Column("embedding", LargeBinary),
+    Column("embedding_model", String(300)),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 

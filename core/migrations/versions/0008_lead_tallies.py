@@ -1,5 +1,6 @@
-"""lead_profiles.tally and .representative: a lead's members summed up and its representative
-post, kept with its centroid so a cluster run never reads a lead's members back
+"""lead_profiles.tally, .representative, .embedding: a lead's members summed up, its
+representative post and its embedding centroid, kept with its char n-gram centroid so a
+cluster run never reads a lead's members back
 
 Revision ID: 0008_lead_tallies
 Revises: 0007_lead_profiles
@@ -18,9 +19,13 @@ def upgrade() -> None:
     with op.batch_alter_table('lead_profiles') as batch:
         batch.add_column(sa.Column('tally', sa.JSON(), nullable=True))
         batch.add_column(sa.Column('representative', sa.String(200), nullable=True))
+        batch.add_column(sa.Column('embedding', sa.LargeBinary(), nullable=True))
+        batch.add_column(sa.Column('embedding_model', sa.String(300), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('lead_profiles') as batch:
+        batch.drop_column('embedding_model')
+        batch.drop_column('embedding')
         batch.drop_column('representative')
         batch.drop_column('tally')

@@ -11,6 +11,7 @@ posts put in one lead versus pairs from one problem. Last line: one JSON object.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 from collections import Counter
@@ -68,8 +69,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--posts", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--algorithm", choices=("average", "hdbscan"), default=None,
+                        help="residual clusterer (default: config/radar.yaml)")
     args = parser.parse_args()
     config = load_config(REPO_ROOT / "config")
+    if args.algorithm:
+        clustering = config.radar.clustering.model_copy(update={"algorithm": args.algorithm})
+        config = dataclasses.replace(config, radar=config.radar.model_copy(update={"clustering": clustering}))
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'quality.db'}")
         summary, _, truth = run_demo_pass(store, config, Settings(), seed=args.seed, posts=args.posts,

@@ -356,6 +356,8 @@ class ClusteringConfig(Strict):
     min_lead_posts: int = Field(2, ge=1, description="posts a new group needs to become a lead")
     same_place_meters: float = Field(300, gt=0, description="posts (and leads) naming places further "
                                      "apart than this are different problems")
+    algorithm: Literal["average", "hdbscan"] = Field("average", description="how the posts no lead "
+                                                     "took are grouped: average linkage or HDBSCAN")
     embedding_weight: float = Field(0.5, ge=0, le=1, description="share of the embedding cosine in the "
                                     "similarity (0: words only, no model loaded)")
     embedding_floor: float = Field(0.88, ge=0, lt=1, description="embedding cosine that counts as "

@@ -166,3 +166,14 @@ def test_a_lead_grown_run_by_run_has_the_fields_of_one_built_from_all_its_posts(
                                                      whole.priority_parts)
     edges = store.lead_edge_ids([lead.id], 2)[lead.id]
     assert edges == [m.id for m in members[:2] + members[-2:]]
+
+
+def test_hdbscan_as_the_residual_clusterer_groups_paraphrases_and_leaves_others_apart(store, config):
+    import dataclasses
+    clustering = config.radar.clustering.model_copy(update={"algorithm": "hdbscan"})
+    config = dataclasses.replace(config, radar=config.radar.model_copy(update={"clustering": clustering}))
+    pids = [add(store, f"p{i}", t, hours=i) for i, t in enumerate(POTHOLE)]
+    nids = [add(store, f"n{i}", t, category="生态环境", hours=i) for i, t in enumerate(NOISE)]
+    cluster(store, config, WINDOW)
+    assert len({lead_of(store, p) for p in pids}) == 1 and len({lead_of(store, n) for n in nids}) == 1
+    assert lead_of(store, pids[0]) != lead_of(store, nids[0]) and lead_of(store, pids[0]) is not None

@@ -179,21 +179,20 @@ def _representatives(store: Store, plans: Sequence[_Plan], groups, profiles: dic
     old_order = list(old)
     old_vectors = lexical.weigh(lexical.term_counts([lexical.what_text(old[p].enrichment) for p in old_order]), idf)
     old_row = {p: i for i, p in enumerate(old_order)}
-    owner, posts, rows = [], [], []  # per candidate: its plan, its post, its vector
-    for k, plan in enumerate(plans):
-        for ep in plan.fresh:
-            owner.append(k), posts.append(ep), rows.append(vectors[row_of[ep.id]])
-        for lid in groups[plan.n].lead_ids:
-            ids = [profiles[lid].representative] if profiles[lid].representative else earliest.get(lid, [])
-            for p in ids:
-                if p in old:
-                    owner.append(k), posts.append(old[p]), rows.append(old_vectors[old_row[p]])
     if not plans:
         return []
+    candidates: list[tuple[int, EnrichedPost, sparse.csr_matrix]] = []  # (plan, post, its vector)
+    for k, plan in enumerate(plans):
+        candidates += [(k, ep, vectors[row_of[ep.id]]) for ep in plan.fresh]
+        for lid in groups[plan.n].lead_ids:
+            ids = [profiles[lid].representative] if profiles[lid].representative else earliest.get(lid, [])
+            candidates += [(k, old[p], old_vectors[old_row[p]]) for p in ids if p in old]
+    owner = np.array([k for k, _, _ in candidates])
+    posts = [ep for _, ep, _ in candidates]
     centroids = lexical.stack([(profile.features, profile.weights) for profile in grown])
-    scores = np.asarray(sparse.vstack(rows).multiply(centroids[np.array(owner)]).sum(axis=1)).ravel()
+    scores = np.asarray(sparse.vstack([vec for _, _, vec in candidates]).multiply(centroids[owner]).sum(axis=1)).ravel()
     best: dict[int, tuple] = {}
-    for c, k in enumerate(owner):
+    for c, k in enumerate(owner.tolist()):
         key = (-round(float(scores[c]), 6), *_by_time(posts[c]))
         if k not in best or key < best[k][0]:
             best[k] = (key, c)

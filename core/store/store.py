@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -19,6 +20,8 @@ from core.models import (Checkpoint, CrawlRun, EnrichedPost, Enrichment, Engagem
                          LeadEvent, LeadProfile, LeadStatus, LeadTally, Post, PriorityParts, StageRun,
                          StageState, UpsertResult, Window, utcnow)
 from core.store import tables as t
+
+log = logging.getLogger(__name__)
 
 BATCH = 500  # rows per statement: keeps SQLite's variable limit and PostgreSQL round trips sane
 
@@ -337,9 +340,8 @@ class Store:
                     if features.size != weights.size:
                         raise StoreError(f"lead profile {r.id}: {features.size} features, {weights.size} weights")
                     profile = LeadProfile(r.id, r.members, features, weights, r.profile_lat, r.profile_lon,
-                                          tally_from_json(r.tally) if r.tally else None, r.representative,
-                                          np.frombuffer(bytes(r.embedding), dtype="<f4").astype(np.float32)
-                                          if r.embedding is not None else None, r.embedding_model)
+                                          _stored_tally(r.id, r.tally), r.representative,
+                                          _stored_embedding(r.id, r.embedding), r.embedding_model)
                 out.append((_lead_from_row(r), profile))
         return out
 
@@ -441,12 +443,12 @@ class Store:
                 for lead_id, n, engagement, first, last, urgent in conn.execute(q):
                     totals[lead_id] = (n, int(engagement or 0), first, last, bool(urgent))
                     recent[lead_id] = []
+                    counts[lead_id] = {"platforms": {}, "categories": {}, "districts": {}, "streets": {},
+                                       "places": {}}
                 q = (select(lp.c.lead_id, p.c.published_at).select_from(base)
                      .where(where, p.c.published_at >= recent_since).order_by(p.c.published_at))
                 for lead_id, at in conn.execute(q):
                     recent[lead_id].append(at)
-                    counts[lead_id] = {"platforms": {}, "categories": {}, "districts": {}, "streets": {},
-                                       "places": {}}
                 for name, columns, extra in (
                         ("platforms", (p.c.platform,), ()),
                         ("categories", (e.c.category,), (e.c.category.is_not(None),)),
@@ -698,6 +700,30 @@ def tally_from_json(doc: dict) -> LeadTally:
                          {(float(lat), float(lon)): int(n) for lat, lon, n in doc["places"]})
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"lead tally is malformed ({exc!r}): {str(doc)[:200]}") from exc
+
+
+def _stored_tally(lead_id: str, doc) -> LeadTally | None:
+    """The tally kept in a lead's profile; a malformed one is dropped (and logged), not fatal:
+    it is derived data, recomputed from the lead's members when missing."""
+    if not doc:
+        return None
+    try:
+        return tally_from_json(doc)
+    except StoreError as exc:
+        log.warning("lead %s: %s; its tally is recomputed from its members", lead_id, exc)
+        return None
+
+
+def _stored_embedding(lead_id: str, blob) -> np.ndarray | None:
+    """A lead's embedding centroid; a truncated one is dropped (and logged): the lead is then
+    compared by its words until new posts give it a centroid again."""
+    if blob is None:
+        return None
+    raw = bytes(blob)
+    if not raw or len(raw) % 4:
+        log.warning("lead %s: embedding centroid of %d bytes is not float32 values; dropped", lead_id, len(raw))
+        return None
+    return np.frombuffer(raw, dtype="<f4").astype(np.float32)
 
 
 def _lead_from_row(r) -> Lead:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+import pytest
+
 from clustering.stage import cluster
 from core.models import Enrichment, LeadStatus, Window
 from tests.conftest import T0, make_post
@@ -177,3 +179,33 @@ def test_hdbscan_as_the_residual_clusterer_groups_paraphrases_and_leaves_others_
     cluster(store, config, WINDOW)
     assert len({lead_of(store, p) for p in pids}) == 1 and len({lead_of(store, n) for n in nids}) == 1
     assert lead_of(store, pids[0]) != lead_of(store, nids[0]) and lead_of(store, pids[0]) is not None
+
+
+def test_a_corrupt_profile_is_rebuilt_from_the_members_and_loses_no_post(store, config):
+    from sqlalchemy import update
+
+    from core.store import tables
+    add(store, "p0", POTHOLE[0])
+    add(store, "p1", POTHOLE[1], hours=1)
+    cluster(store, config, WINDOW)
+    [lead] = store.list_leads()[1]
+    with store.engine.begin() as conn:
+        conn.execute(update(tables.lead_profiles).values(tally={"posts": "many"}, embedding=b"\x00\x01\x02"))
+    add(store, "p2", POTHOLE[2], hours=2)
+    counts = cluster(store, config, WINDOW)
+    assert counts["posts_assigned"] == 1
+    after = store.get_lead(lead.id)
+    assert after.post_count == 3 and len(store.lead_posts(lead.id)) == 3
+    [(_, profile)] = store.anchor_leads(T0 - timedelta(days=30), T0 - timedelta(days=30))
+    assert profile.tally.posts == 3 and profile.embedding is not None
+
+
+def test_a_missing_embedding_model_fails_clearly_and_writes_nothing(store, config, monkeypatch):
+    from clustering.embeddings import EmbeddingModelMissing
+    monkeypatch.setenv("RADAR_EMBEDDING_MODEL", "/nonexistent/model")
+    for i, t in enumerate(POTHOLE):
+        add(store, f"p{i}", t, hours=i)
+    with pytest.raises(EmbeddingModelMissing, match="/nonexistent/model"):
+        cluster(store, config, WINDOW)
+    assert store.list_leads()[0] == 0
+    assert len(store.unassigned_relevant(WINDOW)) == len(POTHOLE)

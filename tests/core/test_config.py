@@ -90,3 +90,16 @@ def test_cli_config_check_ok_and_broken(config_dir):
     bad = subprocess.run(radar + [str(config_dir)], capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 1
     assert "radar.yaml: clustering.same_problem_threshold" in bad.stderr
+
+
+def test_broken_clustering_settings_name_the_key(config_dir):
+    def change(d):
+        d["clustering"]["algorithm"] = "kmeans"
+        d["clustering"]["embedding_floor"] = 1.5
+    _edit(config_dir / "radar.yaml", change)
+    with pytest.raises(ConfigError) as exc:
+        load_config(config_dir)
+    problems = {p.key_path: p for p in exc.value.problems}
+    assert set(problems) == {"clustering.algorithm", "clustering.embedding_floor"}
+    assert all(p.file.endswith("radar.yaml") for p in problems.values())
+    assert "average" in problems["clustering.algorithm"].message

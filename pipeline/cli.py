@@ -201,9 +201,15 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app()
+def main() -> None:
+    """The console entry: errors a user can fix (a model not built) are one line, exit 1."""
+    from clustering.embeddings import EmbeddingModelMissing
+    try:
+        app()
+    except EmbeddingModelMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
+if __name__ == "__main__":
+    main()

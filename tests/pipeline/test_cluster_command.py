@@ -67,3 +67,15 @@ def test_invalid_utf8_and_a_huge_cell_do_not_stop_the_file(tmp_path):
     proc = run("--input", str(src), *ARGS, "--output", str(out))
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(l)["id"] for l in out.read_text(encoding="utf-8").splitlines()] == ["x1", "x2"]
+
+
+def test_a_missing_embedding_model_is_one_clear_line_and_no_output(tmp_path):
+    import os
+    src = write(tmp_path / "in.csv", [("a1", "大坑", "深南大道辅道有个大坑", "2026-11-20 09:00"),
+                                      ("a2", "大坑", "深南大道辅道的大坑还没修", "2026-11-20 10:00")])
+    env = {**os.environ, "RADAR_EMBEDDING_MODEL": str(tmp_path / "no-model")}
+    proc = subprocess.run(RADAR + ["--input", str(src), *ARGS, "--output", str(tmp_path / "out.jsonl")],
+                          capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"error: embedding model folder {tmp_path / 'no-model'} does not exist"]
+    assert not (tmp_path / "out.jsonl").exists()

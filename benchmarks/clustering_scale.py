@@ -5,7 +5,9 @@
 Per batch: load, enrich, cluster over the batch's time span (existing leads within the time
 window are the anchors). Prints per-batch cluster seconds, the first-10 vs last-10 batch
 means, peak RSS, and, at `--refit-at` posts, the cost of re-clustering everything from
-scratch against one incremental batch. Last line: one JSON object.
+scratch against one incremental batch, and pairwise F1 against the simulator's problems, strict
+and with recurrences (same issue, same place, back within reopen_days) counted as the one
+problem the issue asks them to be. Last line: one JSON object.
 
 The corpus is spread at `--per-day` posts a day (a large city desk's volume), so a batch is a
 slice of time, as in production.
@@ -90,6 +92,25 @@ def refit_seconds(posts, config, end: datetime, embedder) -> float:
     return seconds
 
 
+def recurrence_chains(spans: dict[str, tuple[tuple, float, float]], reopen_days: float) -> dict[str, str]:
+    """problem -> the first problem of its chain: the same issue at the same place (and finer
+    spot) coming back within `reopen_days` of the previous occurrence's last post. The issue
+    asks for such a problem to reopen its lead; the simulator's truth calls it a new problem."""
+    by_key: dict[tuple, list[tuple[float, float, str]]] = {}
+    for pid, (key, first, last) in spans.items():
+        by_key.setdefault(key, []).append((first, last, pid))
+    chain_of: dict[str, str] = {}
+    for occurrences in by_key.values():
+        occurrences.sort()
+        head, last_seen = None, None
+        for first, last, pid in occurrences:
+            if head is None or first - last_seen > reopen_days * 86400:
+                head = pid
+            chain_of[pid] = head
+            last_seen = last if last_seen is None else max(last_seen, last)
+    return chain_of
+
+
 def pairwise_quality(store: Store, problem_of: dict[str, str]) -> dict:
     """Pairwise precision / recall / F1 of leads against the true problems, counted without
     listing pairs: sum over (lead, problem) cells of C(n, 2)."""
@@ -138,6 +159,7 @@ def main() -> None:
     refit = incremental_at_refit = None
     kept = []  # the posts up to --refit-at, for the side-by-side re-fit
     problem_of: dict[str, str] = {}  # post id -> true problem, for pairwise F1 over the whole run
+    spans: dict[str, tuple[tuple, float, float]] = {}  # problem -> ((issue, place, spot), first, last post)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'scale.db'}")
         batch = []
@@ -161,6 +183,9 @@ def main() -> None:
             post = to_post(sim, end)
             if truth.problem_id:
                 problem_of[post.id] = truth.problem_id
+                at = post.published_at.timestamp()
+                key, first, last = spans.get(truth.problem_id, ((truth.issue, truth.place, truth.spot), at, at))
+                spans[truth.problem_id] = (key, min(first, at), max(last, at))
             batch.append(post)
             if total + len(batch) <= args.refit_at:
                 kept.append(post)
@@ -176,6 +201,9 @@ def main() -> None:
         if batch:
             run_batch(batch)
         quality = pairwise_quality(store, problem_of)
+        chain_of = recurrence_chains(spans, config.radar.clustering.reopen_days)
+        chained = pairwise_quality(store, {post: chain_of[pid] for post, pid in problem_of.items()})
+        quality.update({f"recurrence_{k}": v for k, v in chained.items()})
         store.close()
     first, last = statistics.mean(seconds[:10]), statistics.mean(seconds[-10:])
     figures = {"posts": total, "batches": len(seconds), "batch": args.batch, "embedder": args.embedder,

@@ -165,6 +165,10 @@ def register(app: typer.Typer) -> None:
         err.print(f"pools: {', '.join(pools) or '(no enabled platform)'}")
         if pools_only:
             return
+        # A shell starts background jobs with SIGINT ignored, and an ignored signal survives exec:
+        # without this, `radar airflow &` (or a test runner started that way) and the standalone
+        # it starts could never be stopped by SIGINT.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         log_path = home / "standalone.log"
         with open(log_path, "ab") as log:
             # Its own session and process group: Ctrl-C reaches only us, and we stop it in order.

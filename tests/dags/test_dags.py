@@ -340,6 +340,14 @@ def test_radar_airflow_standalone_runs_a_crawl_and_stops_clean(tmp_path):
             proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(timeout=150)
+            except subprocess.TimeoutExpired:
+                # It did not stop: kill the whole tree, or its pipes (and processes) outlive the test.
+                for pid in tree | descendants(proc.pid) | {proc.pid}:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                raise
             finally:
                 err = proc.stderr.read()
                 if proc.returncode is None:

@@ -82,7 +82,7 @@ def refit_seconds(posts, config, end: datetime, embedder) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'refit.db'}")
         for i in range(0, len(posts), 10_000):
-            store.upsert_posts(posts[i:i + 10_000])
+            store.posts.upsert(posts[i:i + 10_000])
         window = Window(datetime(2000, 1, 1, tzinfo=timezone.utc), end + timedelta(seconds=1))
         enrich(store, config, window)
         started = time.perf_counter()
@@ -116,8 +116,8 @@ def pairwise_quality(store: Store, problem_of: dict[str, str]) -> dict:
     listing pairs: sum over (lead, problem) cells of C(n, 2)."""
     def pairs(n: int) -> int:
         return n * (n - 1) // 2
-    _, leads = store.list_leads(limit=10_000_000)
-    members = store.lead_member_ids([lead.id for lead in leads])
+    _, leads = store.leads.list(limit=10_000_000)
+    members = store.leads.member_ids([lead.id for lead in leads])
     cells: Counter = Counter()
     in_leads = Counter()
     for lead_id, posts in members.items():
@@ -167,7 +167,7 @@ def main() -> None:
 
         def run_batch(batch) -> None:
             nonlocal total
-            store.upsert_posts(batch)
+            store.posts.upsert(batch)
             start = min(p.published_at for p in batch)
             window = Window(start - timedelta(hours=6), max(p.published_at for p in batch) + timedelta(seconds=1))
             enrich(store, config, window)

@@ -30,9 +30,9 @@ def pairs(groups: dict[str, list[str]]) -> set[tuple[str, str]]:
 
 def evaluate(store: Store, truth) -> dict:
     by_post = {t.post_id: t for t in truth}
-    total, leads = store.list_leads(limit=100_000)
-    members = store.lead_member_ids([l.id for l in leads])
-    stored = {p.id for p in store.get_posts(list(by_post))}
+    total, leads = store.leads.list(limit=100_000)
+    members = store.leads.member_ids([l.id for l in leads])
+    stored = {p.id for p in store.posts.get(list(by_post))}
     problems: dict[str, list[str]] = {}
     for t in truth:
         if t.problem_id and t.post_id in stored:

@@ -60,9 +60,9 @@ def main() -> None:
         for sim, _truth in generate(args.seed, args.posts, end):
             batch.append(to_post(sim, end))
             if len(batch) >= LOAD_BATCH:
-                store.upsert_posts(batch)
+                store.posts.upsert(batch)
                 batch.clear()
-        store.upsert_posts(batch)
+        store.posts.upsert(batch)
         seconds = time.perf_counter() - started
         figures["load_posts_per_s"] = round(args.posts / seconds, 1)
         print(f"load     {seconds:8.1f} s  {figures['load_posts_per_s']:10.1f} posts/s", flush=True)
@@ -78,7 +78,7 @@ def main() -> None:
         counts = cluster(store, config, window)
         seconds = time.perf_counter() - started
         figures["cluster_posts_per_s"] = round(args.posts / seconds, 1)
-        figures["leads"] = store.counts()["leads"]
+        figures["leads"] = store.reports.counts()["leads"]
         print(f"cluster  {seconds:8.1f} s  {figures['cluster_posts_per_s']:10.1f} posts/s  {counts}", flush=True)
         figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
         store.close()

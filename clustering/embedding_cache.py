@@ -26,7 +26,7 @@ def embed_posts(store: Store, embedder: Embedder, posts: Sequence[EnrichedPost],
         rows_by_hash.setdefault(h, []).append(i)
         text_by_hash.setdefault(h, ep.enrichment.normalized_text)
 
-    cached = {h: vec for h, vec in store.get_embeddings(embedder.name, list(rows_by_hash)).items()
+    cached = {h: vec for h, vec in store.posts.get_embeddings(embedder.name, list(rows_by_hash)).items()
               if vec.shape == (embedder.dim,)}  # a vector of another size is recomputed
     for h, vec in cached.items():
         out[rows_by_hash[h]] = vec
@@ -34,7 +34,7 @@ def embed_posts(store: Store, embedder: Embedder, posts: Sequence[EnrichedPost],
     for start in range(0, len(missing), batch):
         hashes = missing[start:start + batch]
         vecs = embedder.encode([text_by_hash[h] for h in hashes])
-        store.put_embeddings(embedder.name, list(zip(hashes, vecs)))
+        store.posts.put_embeddings(embedder.name, list(zip(hashes, vecs)))
         for h, vec in zip(hashes, vecs):
             out[rows_by_hash[h]] = vec
     return out

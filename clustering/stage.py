@@ -39,13 +39,13 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     configured model (RADAR_EMBEDDING_MODEL) unless `embedding_weight` is 0."""
     cfg = config.radar.clustering
     weights = config.radar.priority
-    new_posts = store.unassigned_relevant(window, relevant_only)
+    new_posts = store.posts.unassigned_relevant(window, relevant_only)
     counts = {"new_posts": len(new_posts), "leads_created": 0, "leads_updated": 0,
               "leads_merged": 0, "leads_reopened": 0, "leads_closed": 0, "posts_assigned": 0}
     if not new_posts:
         counts["leads_closed"] = close_quiet_leads(store, config, window)
         return counts
-    state = store.stage_state(lexical.STATE_NAME)
+    state = store.leads.stage_state(lexical.STATE_NAME)
     frequencies = (lexical.DocumentFrequencies.from_bytes(state.count, state.payload) if state
                    else lexical.DocumentFrequencies.empty())
     term_counts = lexical.term_counts([lexical.what_text(ep.enrichment) for ep in new_posts])
@@ -57,8 +57,8 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
         embedder = configured_embedder()
     embeddings = embed_posts(store, embedder, new_posts) if embedder is not None else None
 
-    anchored = store.anchor_leads(window.start - timedelta(days=cfg.time_window_days),
-                                  window.start - timedelta(days=cfg.reopen_days))
+    anchored = store.leads.anchors(window.start - timedelta(days=cfg.time_window_days),
+                                   window.start - timedelta(days=cfg.reopen_days))
     leads = {lead.id: lead for lead, _ in anchored}
     profiles = {lead.id: profile for lead, profile in anchored if profile is not None}
     backfilled = _backfill_profiles(store, [lid for lid in leads if lid not in profiles], idf)
@@ -78,7 +78,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     touched = sorted({lid for g in groups for lid in g.lead_ids})
     day_before = window.end - timedelta(days=1)
     tallies = {lid: profiles[lid].tally for lid in touched if profiles[lid].tally is not None}
-    tallies.update(store.lead_tallies([lid for lid in touched if lid not in tallies], day_before))
+    tallies.update(store.leads.tallies([lid for lid in touched if lid not in tallies], day_before))
     plans: list[_Plan] = []
     for n, g in enumerate(groups):
         if not g.lead_ids and len(g.members) < cfg.min_lead_posts:
@@ -95,7 +95,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
                         list(groups[plan.n].members), main_point(plan.tally)) for plan in plans], centroids, vectors)
     reps = _representatives(store, plans, groups, profiles, grown, new_posts, vectors, idf)
     keywords = _keywords(store, plans, groups, leads)
-    absorbed_ids = store.lead_member_ids([lid for g in groups for lid in g.lead_ids[1:]])
+    absorbed_ids = store.leads.member_ids([lid for g in groups for lid in g.lead_ids[1:]])
 
     created: list = []
     updates: list = []
@@ -147,7 +147,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
                            frequencies.to_bytes())
     # A backfilled lead that a post joined is saved once, grown.
     saved_profiles = list({p.lead_id: p for p in backfilled + grown}.values())
-    store.commit_clustering(updates=updates, created=created, profiles=saved_profiles, state=new_state)
+    store.leads.commit_clustering(updates=updates, created=created, profiles=saved_profiles, state=new_state)
     counts["leads_closed"] = close_quiet_leads(store, config, window, skip=kept)
     return counts
 
@@ -172,10 +172,10 @@ def _representatives(store: Store, plans: Sequence[_Plan], groups, profiles: dic
     none yet)."""
     row_of = {ep.id: i for i, ep in enumerate(new_posts)}
     missing = sorted({lid for plan in plans for lid in groups[plan.n].lead_ids if not profiles[lid].representative})
-    earliest = store.lead_edge_ids(missing, BACKFILL_CANDIDATES) if missing else {}
+    earliest = store.leads.edge_ids(missing, BACKFILL_CANDIDATES) if missing else {}
     old_ids = {profiles[lid].representative for plan in plans for lid in groups[plan.n].lead_ids
                if profiles[lid].representative} | {p for ids in earliest.values() for p in ids}
-    old = {ep.id: ep for ep in store.enriched_posts(sorted(old_ids))}
+    old = {ep.id: ep for ep in store.posts.enriched(sorted(old_ids))}
     old_order = list(old)
     old_vectors = lexical.weigh(lexical.term_counts([lexical.what_text(old[p].enrichment) for p in old_order]), idf)
     old_row = {p: i for i, p in enumerate(old_order)}
@@ -205,8 +205,8 @@ def _keywords(store: Store, plans: Sequence[_Plan], groups, leads: dict[str, Lea
     due = [plan for plan in plans
            if _rekey(leads.get(groups[plan.n].lead_ids[0]) if groups[plan.n].lead_ids else None, plan.tally.posts)]
     lead_ids = sorted({lid for plan in due for lid in groups[plan.n].lead_ids})
-    edge_ids = store.lead_edge_ids(lead_ids, KEYWORD_SAMPLE) if lead_ids else {}
-    edge_posts = {ep.id: ep for ep in store.enriched_posts(sorted({p for ids in edge_ids.values() for p in ids}))}
+    edge_ids = store.leads.edge_ids(lead_ids, KEYWORD_SAMPLE) if lead_ids else {}
+    edge_posts = {ep.id: ep for ep in store.posts.enriched(sorted({p for ids in edge_ids.values() for p in ids}))}
     texts = {}
     for plan in due:
         members = sorted({ep.id: ep for ep in [*(edge_posts[p] for lid in groups[plan.n].lead_ids
@@ -288,8 +288,8 @@ def _backfill_profiles(store: Store, lead_ids: list[str], idf) -> list[LeadProfi
     """Profiles of leads written before profiles were kept (schema 0007), from their members."""
     if not lead_ids:
         return []
-    member_ids = store.lead_member_ids(lead_ids)
-    posts = {ep.id: ep for ep in store.enriched_posts([p for ids in member_ids.values() for p in ids])}
+    member_ids = store.leads.member_ids(lead_ids)
+    posts = {ep.id: ep for ep in store.posts.enriched([p for ids in member_ids.values() for p in ids])}
     texts, jobs = [], []
     for lid in lead_ids:
         found = [posts[p] for p in member_ids[lid] if p in posts]
@@ -306,8 +306,8 @@ def _store_links(store: Store, posts: list[EnrichedPost], anchors: list[Anchor])
     is already in that lead."""
     index = {a.lead_id: k for k, a in enumerate(anchors)}
     links = []
-    by_hash = store.leads_of_text_hashes([ep.enrichment.text_hash for ep in posts if ep.post.reposted_id is None])
-    originals = store.lead_of_posts([ep.post.reposted_id for ep in posts if ep.post.reposted_id])
+    by_hash = store.leads.of_text_hashes([ep.enrichment.text_hash for ep in posts if ep.post.reposted_id is None])
+    originals = store.leads.of_posts([ep.post.reposted_id for ep in posts if ep.post.reposted_id])
     for i, ep in enumerate(posts):
         if ep.post.reposted_id:
             lead = originals.get(ep.post.reposted_id)
@@ -323,12 +323,12 @@ def close_quiet_leads(store: Store, config: Config, window: Window, skip: set[st
     cfg = config.radar.clustering
     quiet_since = window.end - timedelta(days=cfg.quiet_days_to_close)
     closing = []
-    for lead in store.leads_seen_since(window.end - timedelta(days=cfg.reopen_days + cfg.quiet_days_to_close),
+    for lead in store.leads.seen_since(window.end - timedelta(days=cfg.reopen_days + cfg.quiet_days_to_close),
                                        [LeadStatus.NEW, LeadStatus.VERIFIED]):
         if lead.id in skip or lead.last_seen >= quiet_since:
             continue
         closing.append((replace(lead, status=LeadStatus.CLOSED), lead.version,
                         LeadEvent(lead.id, "closed", ACTOR, utcnow(),
                                   {"quiet_days": cfg.quiet_days_to_close, "last_seen": lead.last_seen.isoformat()}), ()))
-    store.update_leads(closing)
+    store.leads.update_many(closing)
     return len(closing)

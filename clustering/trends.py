@@ -96,7 +96,7 @@ def _week_span(end: datetime, weeks: int) -> tuple[datetime, list[str]]:
 def class_cases(store: Store, end: datetime, weeks: int) -> tuple[list[str], list[ClassCase]]:
     start, week_names = _week_span(end, weeks)
     per: dict[tuple[str, str], dict[str, list[int]]] = {}
-    for category, district, day, leads, posts in store.lead_counts_by_day(start, end):
+    for category, district, day, leads, posts in store.reports.lead_counts_by_day(start, end):
         week = _iso_week(date.fromisoformat(day))
         cell = per.setdefault((category, district), {}).setdefault(week, [0, 0])
         cell[0] += leads
@@ -122,7 +122,7 @@ def spikes(store: Store, end: datetime, min_count: int, ratio: float) -> list[Sp
     periods = [(end - hour, end), (end - hour * (1 + HOUR_BASELINE_HOURS), end - hour),
                (end - day, end), (end - day * (1 + DAY_BASELINE_DAYS), end - day)]
     found = []
-    for (category, district), (h, h_before, d, d_before) in store.count_relevant_posts(periods).items():
+    for (category, district), (h, h_before, d, d_before) in store.reports.count_relevant_posts(periods).items():
         for kind, count, baseline in (("spike_hour", h, h_before / HOUR_BASELINE_HOURS),
                                       ("spike_day", d, d_before / DAY_BASELINE_DAYS)):
             r = _ratio(count, baseline)
@@ -141,7 +141,7 @@ def trends(store: Store, config: Config, window: Window, *, weeks: int | None = 
     week_names, cases = class_cases(store, end, weeks or cfg.weeks)
     found = spikes(store, end, cfg.min_count, cfg.ratio)
     if save and found:
-        store.save_warnings([{"kind": s.kind, "category": s.category, "district": s.district,
-                              "window_end": s.window_end, "count": s.count, "baseline": s.baseline,
-                              "ratio": s.ratio} for s in found])
+        store.reports.save_warnings([{"kind": s.kind, "category": s.category, "district": s.district,
+                                      "window_end": s.window_end, "count": s.count, "baseline": s.baseline,
+                                      "ratio": s.ratio} for s in found])
     return TrendReport(end, tuple(week_names), tuple(cases), tuple(found))

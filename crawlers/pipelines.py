@@ -39,12 +39,12 @@ class StorePipeline:
             return item
         stats = self.crawler.stats
         if item.posts:
-            result = self.store.upsert_posts(item.posts)
+            result = self.store.posts.upsert(item.posts)
             stats.inc_value("radar/posts_new", result.new)
             stats.inc_value("radar/posts_updated", result.updated)
             stats.inc_value("radar/posts_unchanged", result.unchanged)
         # Only now may the cursor move past this page: its posts are committed.
-        self.store.save_checkpoint(item.checkpoint)
+        self.store.crawl.save_checkpoint(item.checkpoint)
         if item.parsed:
             stats.inc_value("radar/pages")
         return item

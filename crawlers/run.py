@@ -2,7 +2,7 @@
 
 Crawls every (platform, query) of a platforms JSON file (a list of PlatformConfig dicts) with
 one Scrapy CrawlerProcess, then writes one core.models.CrawlRun coverage record per
-(platform, query) through `Store.record_crawl_run`. Secrets come from the environment only:
+(platform, query) through `store.crawl.record_run`. Secrets come from the environment only:
 the author salt from RADAR_AUTHOR_SALT, platform cookies/tokens from each `auth_env`.
 Exit status 0 even when platforms were blocked or failed (the records say why); nonzero only
 when this program itself crashes.
@@ -111,7 +111,7 @@ def crawl_all(db: str, platforms: list[PlatformConfig], salt: str,
     for platform, query, crawler, started, crash in jobs:
         stats = crawler.stats.get_stats() if crawler.stats else {}
         run = run_record(platform.name, query, started, stats, crash[0] if crash else None)
-        store.record_crawl_run(run)
+        store.crawl.record_run(run)
         runs.append(run)
     store.close()
     return runs

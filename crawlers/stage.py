@@ -71,7 +71,7 @@ def crawl(store: Store, config: Config, window: Window, *, platforms: list[str] 
     wanted = {(p.name, q) for p in chosen for q in p.queries}
     runs: dict[tuple[str, str], CrawlRun] = {}
     # Newest first; a little slack because the store keeps whole seconds on some backends.
-    for run in store.crawl_runs(limit=len(wanted) * 4 + 50):
+    for run in store.crawl.runs(limit=len(wanted) * 4 + 50):
         key = (run.platform, run.query)
         if key in wanted and key not in runs and run.started_at >= started - timedelta(seconds=1):
             runs[key] = run

@@ -28,7 +28,7 @@ def create_app(store: Store) -> FastAPI:
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> Health:
-        return Health(status="ok", database=store.backend, leads=store.counts()["leads"])
+        return Health(status="ok", database=store.backend, leads=store.reports.counts()["leads"])
 
     @app.get("/leads", response_model=LeadPage, responses={422: {"model": ErrorBody}})
     def list_leads(
@@ -39,7 +39,7 @@ def create_app(store: Store) -> FastAPI:
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> LeadPage:
         """Leads, highest priority first."""
-        total, leads = store.list_leads(status=status.value if status else None, district=district,
+        total, leads = store.leads.list(status=status.value if status else None, district=district,
                                         category=category, limit=limit, offset=offset)
         return LeadPage(total=total, limit=limit, offset=offset, items=[LeadPublic.of(l) for l in leads])
 
@@ -48,11 +48,11 @@ def create_app(store: Store) -> FastAPI:
     def get_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID)]):
         """One lead with its posts (oldest first) and its event history."""
         try:
-            lead = store.get_lead(lead_id)
+            lead = store.leads.get(lead_id)
         except LeadNotFound:
             return JSONResponse(status_code=404, content=ErrorBody(error=f"no lead with id {lead_id}").model_dump())
         return LeadDetail(**LeadPublic.of(lead).model_dump(),
-                          posts=[PostPublic.of(p) for p in store.lead_posts(lead_id)],
-                          events=[LeadEventPublic.of(e) for e in store.lead_events(lead_id)])
+                          posts=[PostPublic.of(p) for p in store.leads.posts(lead_id)],
+                          events=[LeadEventPublic.of(e) for e in store.leads.events(lead_id)])
 
     return app

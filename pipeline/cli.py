@@ -1,78 +1,38 @@
 """The `radar` command line. Progress and tables go to stderr; machine output to stdout."""
 from __future__ import annotations
 
+import importlib
 import json
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from core.config import Config, ConfigError, load_config
 from core.models import Window
-from core.settings import Settings
+from pipeline.commands.common import config_or_exit, err, open_store, run_with_progress, settings_or_exit
+
+# Each module exposes `register(app)`; a new command module is one more line here.
+COMMAND_MODULES = [
+    "pipeline.commands.crawl",
+    "pipeline.commands.enrichment",
+    "pipeline.commands.clustering",
+    "pipeline.commands.airflow",
+]
 
 app = typer.Typer(help="Civic Radar: city problems found on the open internet, as leads.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-err = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        err.print(f"[red]settings error:[/red] {exc}")
-        raise typer.Exit(2)
-
-
-def _config(settings: Settings, config_dir: Path | None = None) -> Config:
-    try:
-        return load_config(config_dir or settings.config_dir)
-    except ConfigError as exc:
-        # Plain lines, never wrapped: each problem must stay greppable as file: key: message.
-        print("config is invalid:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        raise typer.Exit(1)
-
-
-def _store(settings: Settings, url: str | None = None):
-    from core.store import Store
-    return Store.open(url or settings.db_url)
-
-
-def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                    TimeElapsedColumn(), console=err, transient=False)
-
-
-def _run_with_progress(stages_runner, names: list[str]):
-    with _progress() as progress:
-        task = progress.add_task("starting", total=len(names))
-        done = {"n": 0}
-
-        def on_stage(name: str) -> None:
-            if done["n"]:
-                progress.advance(task)
-            done["n"] += 1
-            progress.update(task, description=f"stage: {name}")
-
-        result = stages_runner(on_stage)
-        progress.update(task, completed=len(names), description="all stages done")
-    return result
 
 
 @config_app.command("check")
 def config_check(directory: Annotated[Path | None, typer.Option("--dir", help="config folder")] = None) -> None:
     """Validate every config file; print OK or each problem with file and key path (exit 1)."""
-    settings = _settings()
-    config = _config(settings, directory)
+    settings = settings_or_exit()
+    config = config_or_exit(settings, directory)
     print(f"OK: {len(config.platforms)} platforms, {len(config.categories)} categories, "
           f"{len(config.gazetteer.districts)} districts in {config.directory}")
 
@@ -84,13 +44,13 @@ def run(
 ) -> None:
     """One pass of every stage against config/platforms.yaml over the last N days."""
     from pipeline.runner import default_stages, run_pass
-    settings = _settings()
-    config = _config(settings)
-    store = _store(settings)
+    settings = settings_or_exit()
+    config = config_or_exit(settings)
+    store = open_store(settings)
     window = Window.last(days)
     stages = default_stages(settings, platform)
-    result = _run_with_progress(lambda cb: run_pass(store, config, window, stages, cb),
-                                [n for n, _ in stages])
+    result = run_with_progress(lambda cb: run_pass(store, config, window, stages, cb),
+                               [n for n, _ in stages])
     print(json.dumps({r.stage: r.counts for r in result.runs}, ensure_ascii=False))
 
 
@@ -102,8 +62,8 @@ def serve(
     """Serve the leads API (OpenAPI docs at /docs)."""
     import uvicorn
     from leads_api.app import create_app
-    settings = _settings()
-    store = _store(settings)
+    settings = settings_or_exit()
+    store = open_store(settings)
     err.print(f"Civic Radar API on http://{host}:{port}/leads  (docs: /docs)")
     uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
 
@@ -111,12 +71,12 @@ def serve(
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Counts per stage, the last stage and crawl runs, and crawl checkpoints."""
-    settings = _settings()
-    store = _store(settings)
-    counts = store.counts()
-    stages = store.stage_runs(10)
-    crawls = store.crawl_runs(20)
-    cps = store.checkpoints()
+    settings = settings_or_exit()
+    store = open_store(settings)
+    counts = store.reports.counts()
+    stages = store.crawl.stage_runs(10)
+    crawls = store.crawl.runs(20)
+    cps = store.crawl.checkpoints()
     if as_json:
         print(json.dumps({
             "database": store.backend, "counts": counts,
@@ -170,14 +130,14 @@ def demo(
     """Simulated platforms → one pass of every stage → leads served by the API."""
     from core.store import Store
     from pipeline.demo import demo_end, run_demo_pass
-    settings = _settings()
-    config = _config(settings)
+    settings = settings_or_exit()
+    config = config_or_exit(settings)
     db = settings.home / "demo.db"
     for suffix in ("", "-wal", "-shm"):  # the demo always starts from an empty demo database
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     store = Store.open(f"sqlite:///{db.resolve()}")
     names = ["crawl", "enrich", "cluster"]
-    summary, _, _ = _run_with_progress(
+    summary, _, _ = run_with_progress(
         lambda cb: run_demo_pass(store, config, settings, seed=seed, posts=posts, end=demo_end(), on_stage=cb),
         names)
     if once:
@@ -192,13 +152,12 @@ def demo(
     uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
 
 
-def _register_commands() -> None:
-    from pipeline.commands import airflow, clustering, crawl, enrichment
-    for module in (crawl, enrichment, clustering, airflow):
-        module.register(app)
+def register_commands(app: typer.Typer, modules: list[str] = COMMAND_MODULES) -> None:
+    for name in modules:
+        importlib.import_module(name).register(app)
 
 
-_register_commands()
+register_commands(app)
 
 
 def main() -> None:

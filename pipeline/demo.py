@@ -64,6 +64,6 @@ def run_demo_pass(store: Store, config: Config, settings: Settings, *, seed: int
         sim_config = simulator_config(config, sim)
         window = Window(end - timedelta(days=30), end + timedelta(minutes=1))
         result = run_pass(store, sim_config, window, default_stages(settings), on_stage)
-    counts = store.counts()
+    counts = store.reports.counts()
     summary = DemoSummary(counts["posts"], counts["relevant"], counts["leads"], time.perf_counter() - started)
     return summary, result, truth

@@ -59,7 +59,7 @@ def run_stage(name: str, stage: Stage, store: Store, config: Config, window: Win
     started = utcnow()
     counts = stage(store, config, window)
     run = StageRun(name, window, started, utcnow(), dict(counts))
-    store.record_stage_run(run)
+    store.crawl.record_stage_run(run)
     return run
 
 

@@ -122,7 +122,7 @@ def crawl_coverage(platforms: list[str], since: datetime) -> dict:
     settings = Settings()
     store = Store.open(settings.db_url)
     try:
-        records = store.crawl_runs(limit=max(200, 50 * len(platforms)))
+        records = store.crawl.runs(limit=max(200, 50 * len(platforms)))
     finally:
         store.close()
     since = since - timedelta(seconds=1)  # some backends keep whole seconds
@@ -178,7 +178,7 @@ def _coverage_summary(store: Store, config, window: Window) -> dict:
     per: dict[str, dict] = {}
     limit = 2000
     while True:  # crawl_runs is newest first; widen until the window's start is covered
-        records = store.crawl_runs(limit=limit)
+        records = store.crawl.runs(limit=limit)
         if len(records) < limit or records[-1].started_at < window.start:
             break
         limit *= 4
@@ -212,7 +212,7 @@ def _overdue_leads(store: Store, config, as_of: datetime) -> dict:
     for status in OPEN_LEAD_STATUSES:
         offset = 0
         while True:
-            _, page = store.list_leads(status=status, limit=500, offset=offset)
+            _, page = store.leads.list(status=status, limit=500, offset=offset)
             overdue += [lead for lead in page if lead.first_seen <= deadline]
             if len(page) < 500:
                 break

@@ -1,3 +1,6 @@
-from core.store.store import ConcurrencyError, LeadNotFound, Store, StoreError, content_hash
+from core.store.db import Database
+from core.store.errors import ConcurrencyError, LeadNotFound, StoreError
+from core.store.rows import content_hash
+from core.store.store import Store, UnitOfWork
 
-__all__ = ["Store", "StoreError", "LeadNotFound", "ConcurrencyError", "content_hash"]
+__all__ = ["Store", "UnitOfWork", "Database", "StoreError", "LeadNotFound", "ConcurrencyError", "content_hash"]

@@ -83,7 +83,7 @@ class PlatformSpider(scrapy.Spider):
     async def start(self):
         store = Store.open(self.store_url, migrate=False)
         try:
-            cp = store.get_checkpoint(self.platform.name, self.query)
+            cp = store.crawl.checkpoint(self.platform.name, self.query)
         finally:
             store.close()
         self.high_water = cp.high_water

@@ -21,6 +21,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.commands.common import config_or_exit, err, settings_or_exit
+
 REPO = Path(__file__).resolve().parents[2]
 STOP_GRACE_SECONDS = 90
 READY_TIMEOUT_SECONDS = 180
@@ -151,9 +153,8 @@ def register(app: typer.Typer) -> None:
             "--pools-only", help="create/update the platform pools and the policy, then exit")] = False,
     ) -> None:
         """Airflow standalone with the Civic Radar DAGs on $RADAR_HOME/airflow; Ctrl-C stops it."""
-        from pipeline.cli import _config, _settings, err
-        settings = _settings()
-        config = _config(settings)
+        settings = settings_or_exit()
+        config = config_or_exit(settings)
         home = (settings.home / "airflow").resolve()
         env = airflow_env(home, host, port, settings.home.resolve(), Path(config.directory).resolve())
         err.print(f"Airflow home {home}: migrating the metadata database, creating pools …")

@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.commands.common import open_store, settings_or_exit
+
 CHINA = timezone(timedelta(hours=8))
 TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
                 "%Y/%m/%d", "%Y-%m-%d")
@@ -89,12 +91,12 @@ def cluster_rows(rows: list[Row]) -> dict[int, str | None]:
         posts = [Post(platform="file", native_id=native[r.index], url=f"file:{r.index}", author_hash="",
                       author_name="", title=None, text=r.text, published_at=r.published_at,
                       crawled_at=r.published_at) for r in usable]
-        store.upsert_posts(posts)
+        store.posts.upsert(posts)
         window = Window.everything()
         enrich(store, config, window)
         cluster(store, config, window, relevant_only=False)
-        _, leads = store.list_leads(limit=10_000_000)
-        members = store.lead_member_ids([lead.id for lead in leads])
+        _, leads = store.leads.list(limit=10_000_000)
+        members = store.leads.member_ids([lead.id for lead in leads])
         store.close()
     lead_of = {pid: lid for lid, pids in members.items() for pid in pids}
     return {r.index: lead_of.get(f"file:{native[r.index]}") if r.index in native else None for r in rows}
@@ -137,15 +139,14 @@ def register(app: typer.Typer) -> None:
         """Top class cases (recurring category x district over weeks) and current spikes (stored as warnings)."""
         from clustering.trends import trends
         from core.models import Window
-        from pipeline.cli import _settings, _store
         from core.config import load_config
 
-        settings = _settings()
+        settings = settings_or_exit()
         config = load_config(settings.config_dir)
         # as of now, to the minute: a re-run within the minute upserts the same warnings
         end = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=1)
         weeks = -(-days // 7) if days else None
-        store = _store(settings)
+        store = open_store(settings)
         try:
             report = trends(store, config, Window(end - timedelta(days=1), end), weeks=weeks)
         finally:

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.commands.common import config_or_exit, open_store, settings_or_exit
+
 crawl_app = typer.Typer(help="Crawlers: parse saved responses, the platform registry, coverage.",
                         no_args_is_help=True)
 
@@ -19,8 +21,7 @@ def _fail(message: str) -> None:
 
 
 def _config():
-    from pipeline.cli import _config, _settings
-    return _config(_settings())
+    return config_or_exit(settings_or_exit())
 
 
 def post_json(post) -> dict:
@@ -69,12 +70,11 @@ def parse(
 @crawl_app.command("platforms")
 def platforms(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The platform registry: kind, region, auth need, and the last run's status."""
-    from pipeline.cli import _settings, _store
     config = _config()
     last: dict[str, object] = {}
     try:
-        store = _store(_settings())
-        for run in store.crawl_runs(2000):
+        store = open_store(settings_or_exit())
+        for run in store.crawl.runs(2000):
             last.setdefault(run.platform, run)
         store.close()
     except Exception as exc:  # no store yet: the registry is still worth showing
@@ -104,10 +104,9 @@ def platforms(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def report(as_json: Annotated[bool, typer.Option("--json")] = False,
            limit: Annotated[int, typer.Option(help="how many runs back to look")] = 500) -> None:
     """The latest coverage record per (platform, query)."""
-    from pipeline.cli import _settings, _store
-    store = _store(_settings())
+    store = open_store(settings_or_exit())
     latest: dict[tuple[str, str], object] = {}
-    for run in store.crawl_runs(limit):
+    for run in store.crawl.runs(limit):
         latest.setdefault((run.platform, run.query), run)
     store.close()
     rows = [{"platform": r.platform, "query": r.query, "status": r.status, "pages": r.pages,

@@ -104,7 +104,7 @@ def test_cache_round_trip_with_the_model(embedder, sqlite_store):
     posts = [_ep("1", LAMP[0]), _ep("2", LAMP[1]), _ep("3", LAMP[0])]
     first = embed_posts(sqlite_store, embedder, posts)
     assert np.array_equal(first[0], first[2])
-    cached = sqlite_store.get_embeddings(embedder.name, [p.enrichment.text_hash for p in posts])
+    cached = sqlite_store.posts.get_embeddings(embedder.name, [p.enrichment.text_hash for p in posts])
     assert len(cached) == 2
     again = embed_posts(sqlite_store, embedder, posts)
     assert np.array_equal(first, again)

@@ -28,22 +28,22 @@ def test_no_post_changes_lead_except_through_a_recorded_merge(sqlite_store, conf
     batches = [sorted(posts[i * 80:(i + 1) * 80], key=lambda p: p.published_at) for i in range(20)]
     seen: dict[str, str] = {}
     for batch in batches:
-        store.upsert_posts(batch)
+        store.posts.upsert(batch)
         window = Window(END - timedelta(days=60), max(p.published_at for p in batch) + timedelta(seconds=1))
         enrich(store, config, window)
         cluster(store, config, window)
-        total, leads = store.list_leads(limit=100_000)
-        members = store.lead_member_ids([l.id for l in leads])
+        total, leads = store.leads.list(limit=100_000)
+        members = store.leads.member_ids([l.id for l in leads])
         now_in = {pid: lid for lid, pids in members.items() for pid in pids}
         for pid, old in seen.items():
             new = now_in.get(pid)
             if new == old:
                 continue
             # The only legal move: the old lead was merged into the new one, and it says so.
-            gone = store.get_lead(old)
+            gone = store.leads.get(old)
             assert gone.status == LeadStatus.MERGED and gone.merged_into == new, (pid, old, new)
-            assert store.lead_events(old)[-1].kind == "merged"
+            assert store.leads.events(old)[-1].kind == "merged"
         for lid in {l.id for l in leads}:
-            assert store.lead_events(lid)[0].kind == "created"
+            assert store.leads.events(lid)[0].kind == "created"
         seen = now_in
     assert len(seen) > 200

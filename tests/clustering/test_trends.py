@@ -21,7 +21,7 @@ def add_lead(store, lead_id, category, district, first_seen, posts=2):
     lead = Lead(id=lead_id, status=LeadStatus.NEW, title=lead_id, category=category, district=district,
                 street=None, unit=None, urgent=False, priority=0.5, priority_parts=PriorityParts(),
                 post_count=posts, platform_count=1, first_seen=first_seen, last_seen=first_seen)
-    store.create_lead(lead, [], LeadEvent(lead_id, "created", "test", first_seen))
+    store.leads.create(lead, [], LeadEvent(lead_id, "created", "test", first_seen))
 
 
 def add_posts(store, prefix, n, at, *, category="城市管理", district="南山区", spread=timedelta(0)):
@@ -31,8 +31,8 @@ def add_posts(store, prefix, n, at, *, category="城市管理", district="南山
         post = make_post(f"{prefix}{i}", text, at=at + spread * i)
         items.append((post, Enrichment(post.id, text, True, 0.9, category, district, None,
                                        text_hash=hashlib.sha1(text.encode()).hexdigest())))
-    store.upsert_posts([p for p, _ in items])
-    store.save_enrichments(items)
+    store.posts.upsert([p for p, _ in items])
+    store.posts.save_enrichments(items)
 
 
 def test_a_pair_present_four_weeks_is_a_class_case_and_one_present_once_is_not(store, config):
@@ -74,7 +74,7 @@ def test_a_burst_in_the_last_hour_is_a_spike_and_a_steady_rate_is_not(store, con
     assert hour.count == 8 and abs(hour.baseline - 2 / 12) < 1e-9 and hour.ratio == 8.0
     # the day: 10 posts against nothing in the 14 days before is a day spike too
     assert ("spike_day", "南山区") in kinds
-    stored = store.warnings(END - timedelta(days=1))
+    stored = store.reports.warnings(END - timedelta(days=1))
     assert {(w["kind"], w["district"]) for w in stored} == kinds
     assert all(w["window_end"] == END for w in stored)
 
@@ -82,23 +82,23 @@ def test_a_burst_in_the_last_hour_is_a_spike_and_a_steady_rate_is_not(store, con
 def test_too_few_posts_is_no_spike(store, config):
     add_posts(store, "few", 4, END - timedelta(minutes=30))
     assert trends(store, config, WINDOW).spikes == ()
-    assert store.warnings(END - timedelta(days=30)) == []
+    assert store.reports.warnings(END - timedelta(days=30)) == []
 
 
 def test_rerunning_stores_no_duplicate_warnings(store, config):
     add_posts(store, "burst", 6, END - timedelta(minutes=40), spread=timedelta(minutes=5))
     first = trends(store, config, WINDOW)
     assert first.spikes
-    before = store.warnings(END - timedelta(days=1))
+    before = store.reports.warnings(END - timedelta(days=1))
     add_posts(store, "more", 2, END - timedelta(minutes=10))  # a late post changes the count
     again = trends(store, config, WINDOW)
-    after = store.warnings(END - timedelta(days=1))
+    after = store.reports.warnings(END - timedelta(days=1))
     assert len(after) == len(before) == len(again.spikes)
     assert {w["id"] for w in after} == {w["id"] for w in before}
     assert max(w["count"] for w in after) == 8
     # a later window end is a new warning, the earlier one stays
     trends(store, config, Window(END, END + timedelta(minutes=5)))
-    assert len(store.warnings(END - timedelta(days=1))) > len(after)
+    assert len(store.reports.warnings(END - timedelta(days=1))) > len(after)
 
 
 def test_cli_trends_json(tmp_path):

@@ -89,7 +89,7 @@ def test_full_then_idempotent_then_incremental(store, server, corpus):
     assert first.posts_new == len(expected)
     assert {r.status for r in first.runs} == {"ok"}
     assert {r.platform for r in first.runs} == {"weibo", "jiazaishenzhen", "szrss"}
-    assert all(cp.cursor is None and cp.high_water for cp in store.checkpoints())
+    assert all(cp.cursor is None and cp.high_water for cp in store.crawl.checkpoints())
 
     again = crawl(store, config, window, salt=SALT)
     assert again.posts_new == 0
@@ -111,14 +111,14 @@ def test_malformed_page_skipped_then_recovered(store, server, corpus, platform):
     assert run.status == "partial" and run.errors == {"parse": 1}
     got, full = stored_ids(store), served_ids(corpus, END, platform)
     assert got < full and len(full - got) <= 20  # only (some of) page 2's posts are missing
-    cp = store.get_checkpoint(platform, config.platform(platform).queries[0])
+    cp = store.crawl.checkpoint(platform, config.platform(platform).queries[0])
     assert cp.cursor is None and cp.high_water is None  # held back: the next run re-reads
 
     sim.set_fault(platform, None)
     again = crawl(store, config, Window.everything(), platforms=[platform], salt=SALT)
     assert stored_ids(store) == full and again.runs[0].status == "ok"
     assert again.posts_new == len(full - got)
-    assert store.get_checkpoint(platform, config.platform(platform).queries[0]).high_water
+    assert store.crawl.checkpoint(platform, config.platform(platform).queries[0]).high_water
 
 
 @pytest.mark.parametrize("mode,platform,reason", [
@@ -149,13 +149,13 @@ def test_killed_then_rerun_resumes_without_loss(tmp_path, store, server, corpus)
     query = weibo.queries[0]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if store.get_checkpoint("weibo", query).cursor and stored_ids(store):
+        if store.crawl.checkpoint("weibo", query).cursor and stored_ids(store):
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = stored_ids(store)
-    cp = store.get_checkpoint("weibo", query)
+    cp = store.crawl.checkpoint("weibo", query)
     assert cp.cursor and cp.high_water is None and cp.pending_high_water
     full = served_ids(corpus, END, "weibo")
     assert before and before < full
@@ -165,9 +165,9 @@ def test_killed_then_rerun_resumes_without_loss(tmp_path, store, server, corpus)
     rerun = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert rerun.returncode == 0, rerun.stderr
     assert stored_ids(store) == full
-    (run,) = [r for r in store.crawl_runs(1)]
+    (run,) = [r for r in store.crawl.runs(1)]
     assert run.status == "ok" and run.posts_new == len(full - before)
-    done = store.get_checkpoint("weibo", query)
+    done = store.crawl.checkpoint("weibo", query)
     assert done.cursor is None and done.high_water == cp.pending_high_water
 
 

@@ -192,9 +192,9 @@ def test_radar_crawl_maps_one_task_per_platform_and_a_blocked_one_fails_none(rad
     assert _asset_events() == 1
     store = Store.open(radar["db"])
     try:
-        assert store.counts()["posts"] > 0
+        assert store.reports.counts()["posts"] > 0
         newest: dict = {}
-        for r in store.crawl_runs(500):
+        for r in store.crawl.runs(500):
             newest.setdefault(r.platform, r)
     finally:
         store.close()
@@ -207,12 +207,12 @@ def test_radar_crawl_maps_one_task_per_platform_and_a_blocked_one_fails_none(rad
 def _leads_snapshot(db: str):
     store = Store.open(db)
     try:
-        total, leads = store.list_leads(limit=100_000)
-        members = store.lead_member_ids([lead.id for lead in leads])
-        events = sum(len(store.lead_events(lead.id)) for lead in leads)
+        total, leads = store.leads.list(limit=100_000)
+        members = store.leads.member_ids([lead.id for lead in leads])
+        events = sum(len(store.leads.events(lead.id)) for lead in leads)
         snap = sorted((lead.id, lead.version, lead.post_count, str(lead.status), round(lead.priority, 6),
                        tuple(members[lead.id])) for lead in leads)
-        counts = {k: v for k, v in store.counts().items() if "run" not in k}
+        counts = {k: v for k, v in store.reports.counts().items() if "run" not in k}
         return total, snap, events, counts
     finally:
         store.close()

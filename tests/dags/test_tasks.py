@@ -26,7 +26,7 @@ def _fake_crawl(status: str, reason: str | None = None):
         run = CrawlRun(platforms[0], "q", END, END, status, pages=0 if status == "error" else 3,
                        posts_new=0 if status == "error" else 5, blocked_reason=reason,
                        errors={"http_500": 3} if status == "error" else {})
-        store.record_crawl_run(run)
+        store.crawl.record_run(run)
         return CrawlSummary([run], run.posts_new, 0)
     return crawl
 

@@ -165,7 +165,7 @@ def test_enrichment_carries_item_unit_and_deadlines(enricher):
 
 def test_enrichment_round_trips_through_the_store(sqlite_store, enricher):
     post = make_post("1", "罗湖区黄贝岭村的垃圾堆积好几天没人清运")
-    sqlite_store.upsert_posts([post])
+    sqlite_store.posts.upsert([post])
     e = enricher.enrich(post)
-    sqlite_store.save_enrichments([(post, e)])
-    assert sqlite_store.enriched_posts([post.id])[0].enrichment == e
+    sqlite_store.posts.save_enrichments([(post, e)])
+    assert sqlite_store.posts.enriched([post.id])[0].enrichment == e

@@ -66,19 +66,19 @@ def test_stage_enriches_once(tmp_path):
         make_post("d", "路灯不亮" * 2000, at=T0 + timedelta(minutes=3)),
         make_post("e", "outside the window", at=T0 + timedelta(days=30)),
     ]
-    store.upsert_posts(posts)
+    store.posts.upsert(posts)
     window = Window(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
     try:
         counts = enrich(store, config, window)
         assert counts == {"posts": 4, "relevant": 2, "truncated": 1, "empty": 1}
-        saved = {ep.id: ep.enrichment for ep in store.enriched_posts([p.id for p in posts])}
+        saved = {ep.id: ep.enrichment for ep in store.posts.enriched([p.id for p in posts])}
         assert set(saved) == {"weibo:a", "weibo:b", "weibo:c", "weibo:d"}
         assert saved["weibo:a"].relevant and saved["weibo:a"].category == "水务"
         assert not saved["weibo:b"].relevant
 
         assert enrich(store, config, window)["posts"] == 0  # idempotent
 
-        store.upsert_posts([make_post("b", "楼下噪音扰民到凌晨，投诉没人管", at=T0 + timedelta(minutes=1))])
+        store.posts.upsert([make_post("b", "楼下噪音扰民到凌晨，投诉没人管", at=T0 + timedelta(minutes=1))])
         assert enrich(store, config, window) == {"posts": 1, "relevant": 1, "truncated": 0, "empty": 0}
     finally:
         store.close()
@@ -101,10 +101,10 @@ def test_stage_reposts_in_one_batch(tmp_path, config):
     store = Store.open(f"sqlite:///{tmp_path}/r.db")
     try:
         # The repost's id sorts before its original's: the stage must still see the original.
-        store.upsert_posts([make_post("b", "南山区粤海街道小区停水两天了，求解决"),
+        store.posts.upsert([make_post("b", "南山区粤海街道小区停水两天了，求解决"),
                             make_post("a", "扩散", reposted_id="weibo:b")])
         enrich(store, config, Window.everything())
-        e = store.enriched_posts(["weibo:a"])[0].enrichment
+        e = store.posts.enriched(["weibo:a"])[0].enrichment
         assert e.relevant and e.district == "南山区"
     finally:
         store.close()

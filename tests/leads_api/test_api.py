@@ -23,11 +23,11 @@ def client(sqlite_store):
     for spec in specs:
         lead = _lead(*spec)
         post = make_post(str(spec[0]), f"第{spec[0]}个问题：路面坑洼", likes=spec[0])
-        sqlite_store.upsert_posts([post])
-        sqlite_store.save_enrichments([(post, Enrichment(post.id, post.text, True, 0.8, lead.category,
-                                                         lead.district, None, reasons=("problem:damage",),
-                                                         text_hash="h"))])
-        sqlite_store.create_lead(lead, [(post.id, 1.0)], LeadEvent(lead.id, "created", "clusterer", T0, {"posts": [post.id]}))
+        sqlite_store.posts.upsert([post])
+        sqlite_store.posts.save_enrichments([(post, Enrichment(post.id, post.text, True, 0.8, lead.category,
+                                                               lead.district, None, reasons=("problem:damage",),
+                                                               text_hash="h"))])
+        sqlite_store.leads.create(lead, [(post.id, 1.0)], LeadEvent(lead.id, "created", "clusterer", T0, {"posts": [post.id]}))
     return TestClient(create_app(sqlite_store))
 
 

@@ -102,14 +102,17 @@ def build_lead(lead_id: str, tally: LeadTally, representative: EnrichedPost, as_
     priority, parts = priority_of(tally, as_of, weights, recurrence)
     district = majority(tally.districts)
     street = majority({s: n for (d, s), n in tally.streets.items() if d == district})
+    category = majority(tally.categories)
+    rep_enrichment = representative.enrichment
+    same = rep_enrichment.category == category  # the representative's item and unit fit the lead
     return Lead(
         id=lead_id,
         status=previous.status if previous else LeadStatus.NEW,
         title=title_of(representative),
-        category=majority(tally.categories),
+        category=category,
         district=district,
         street=street,
-        unit=previous.unit if previous else None,
+        unit=(previous.unit if previous and previous.unit else None) or (rep_enrichment.unit if same else None),
         urgent=tally.urgent,
         priority=priority,
         priority_parts=parts,
@@ -119,4 +122,5 @@ def build_lead(lead_id: str, tally: LeadTally, representative: EnrichedPost, as_
         last_seen=tally.last_seen,
         version=previous.version if previous else 1,
         keywords=tuple(keywords) or (previous.keywords if previous else ()),
+        item=rep_enrichment.item if same else None,
     )

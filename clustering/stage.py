@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
@@ -22,6 +22,7 @@ from clustering.embeddings import Embedder, default_embedder
 from clustering.grouping import Anchor, group
 from clustering.keywords import ctfidf_keywords
 from clustering.leads import build_lead, lead_id_for, main_point, tally_of
+from core import sla, triage
 from core.config import Config
 from core.models import (EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, LeadTally, StageState, Window,
                          utcnow)
@@ -41,7 +42,8 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     weights = config.radar.priority
     new_posts = store.posts.unassigned_relevant(window, relevant_only)
     counts = {"new_posts": len(new_posts), "leads_created": 0, "leads_updated": 0,
-              "leads_merged": 0, "leads_reopened": 0, "leads_closed": 0, "posts_assigned": 0}
+              "leads_merged": 0, "leads_reopened": 0, "leads_closed": 0, "posts_assigned": 0,
+              "leads_returned": 0}
     if not new_posts:
         counts["leads_closed"] = close_quiet_leads(store, config, window)
         return counts
@@ -71,6 +73,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
                          if embedder is not None else None)
     groups = group(new_posts, vectors, anchors, centroids, _store_links(store, new_posts, anchors), cfg,
                    embeddings, anchor_embeddings)
+    groups = _respect_analysts(store, groups, leads)
 
     # A lead a post joins is not read back: its tally (members summed up), centroid and
     # representative post are kept in its profile, so a run costs what its new posts cost,
@@ -106,6 +109,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
         similarity = {new_posts[i].id: g.similarity[i] for i in g.members}
         if not g.lead_ids:
             lead = build_lead(plan.lead_id, tally, rep, window.end, weights, keywords=keywords.get(plan.n, ()))
+            lead = _clocked(replace(lead, detected_at=_detected(fresh)), config)
             created.append((lead, [(ep.id, similarity[ep.id]) for ep in fresh],
                             LeadEvent(lead.id, "created", ACTOR, now,
                                       {"posts": [ep.id for ep in fresh], "window_end": window.end.isoformat()})))
@@ -124,16 +128,29 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
             counts["leads_merged"] += 1
         previous: Lead = leads[survivor_id]
         reopened = previous.status == LeadStatus.CLOSED
-        lead = build_lead(survivor_id, tally, rep, window.end, weights, previous, reopened=reopened,
-                          keywords=keywords.get(plan.n, ()))
+        lead = triage.clusterer_update(previous, build_lead(survivor_id, tally, rep, window.end, weights, previous,
+                                                            reopened=reopened, keywords=keywords.get(plan.n, ())))
         detail = {"posts": [new_posts[i].id for i in g.members]}
         if absorbed:
             detail["merged_from"] = list(absorbed)
         kind = "posts_added"
         if reopened:
-            lead = replace(lead, status=LeadStatus.NEW)
+            # the problem is back: a new detection, a new SLA clock
+            lead = _clocked(replace(lead, status=LeadStatus.NEW, detected_at=_detected(fresh), sla_due_at=None),
+                            config)
             kind = "reopened"
             counts["leads_reopened"] += 1
+        elif lead.status == LeadStatus.REJECTED and triage.substantially_new(
+                lead, config.radar.triage.return_min_posts, config.radar.triage.return_growth):
+            why = (f"驳回（{triage.REJECT_REASONS.get(lead.reject_reason or '', lead.reject_reason)}）后新增 "
+                   f"{lead.post_count - (lead.rejected_post_count or 0)} 条帖子，驳回时 {lead.rejected_post_count} 条")
+            lead = _clocked(replace(lead, status=LeadStatus.NEW, review_reason=why, detected_at=_detected(fresh),
+                                    sla_due_at=None), config)
+            kind = "returned_to_review"
+            detail["reason"] = why
+            counts["leads_returned"] += 1
+        else:
+            lead = _clocked(lead, config)
         updates.append((lead, previous.version, LeadEvent(survivor_id, kind, ACTOR, now, detail), attach))
         kept.add(survivor_id)
         counts["leads_updated"] += 1
@@ -150,6 +167,38 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     store.leads.commit_clustering(updates=updates, created=created, profiles=saved_profiles, state=new_state)
     counts["leads_closed"] = close_quiet_leads(store, config, window, skip=kept)
     return counts
+
+
+def _respect_analysts(store: Store, groups: list, leads: dict[str, Lead]) -> list:
+    """Groups whose leads the clusterer may fold together: a lead an analyst touched (triaged,
+    merged into, split) or a pair an analyst split apart is never absorbed; the group's posts
+    join its first lead and the others stay as they are."""
+    multi = [g for g in groups if len(g.lead_ids) > 1]
+    if not multi:
+        return groups
+    apart = store.triage.kept_apart(sorted({lid for g in multi for lid in g.lead_ids}))
+    out = []
+    for g in groups:
+        if len(g.lead_ids) > 1:
+            survivor = leads[g.lead_ids[0]]
+            keep = tuple(lid for lid in g.lead_ids[1:] if triage.clusterer_may_absorb(survivor, leads[lid], apart))
+            g = replace(g, lead_ids=(survivor.id, *keep))
+        out.append(g)
+    return out
+
+
+def _detected(fresh: Sequence[EnrichedPost]) -> datetime:
+    """When the radar first saw the problem: the earliest crawl of the posts that made it."""
+    return min(max(ep.post.crawled_at, ep.post.published_at) for ep in fresh)
+
+
+def _clocked(lead: Lead, config: Config) -> Lead:
+    """The lead with its catalogue item's SLA deadline; a running clock only ever shortens
+    (an urgent post joined), and stops once dispatched."""
+    if lead.status not in sla.RUNNING:
+        return lead
+    due = sla.due_at(lead, config.implementation)
+    return replace(lead, sla_due_at=min(due, lead.sla_due_at) if lead.sla_due_at else due)
 
 
 @dataclass(frozen=True)

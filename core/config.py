@@ -281,6 +281,9 @@ class ItemImplementation(Strict):
 class ImplementationFile(Strict):
     process_types: dict[ProcessType, str]
     urgent_dispatch_minutes: int = Field(30, ge=1)
+    general_dispatch_minutes: int = Field(120, ge=1, description="SLA of a lead with no item or category rule")
+    category_dispatch_minutes: dict[str, int] = Field(default_factory=dict, description=
+                                                      "SLA per first-level category, for leads with no item")
     urgent_signals: dict[str, list[str]]
     items: dict[str, ItemImplementation]
 
@@ -380,6 +383,15 @@ class TrendsConfig(Strict):
     ratio: float = Field(3.0, gt=0, description="spikes: last period against the baseline mean")
 
 
+class TriageConfig(Strict):
+    claim_minutes: float = Field(15, gt=0, le=480, description="how long a review lock lasts unless renewed")
+    return_min_posts: int = Field(3, ge=1, description="new posts that bring a rejected lead back to review")
+    return_growth: float = Field(0.5, ge=0, description="... and at least this share of its posts when rejected")
+    session_hours: float = Field(12, gt=0, description="a web session's lifetime")
+    login_max_failures: int = Field(5, ge=1, description="failed logins before a user is locked out")
+    login_lockout_minutes: float = Field(15, gt=0)
+
+
 class RadarConfig(Strict):
     gazetteer: str
     crawl_timeout_seconds: int = Field(600, ge=1)
@@ -388,6 +400,7 @@ class RadarConfig(Strict):
     clustering: ClusteringConfig = ClusteringConfig()
     priority: PriorityWeights = PriorityWeights()
     trends: TrendsConfig = TrendsConfig()
+    triage: TriageConfig = TriageConfig()
 
 
 # --- the whole config -----------------------------------------------------------------------

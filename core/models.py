@@ -147,9 +147,15 @@ class EnrichedPost:
 
 
 class LeadStatus(StrEnum):
+    """Where a lead stands. The clusterer writes new, closed and merged; analysts move a lead
+    through in_review (claimed) to verified, rejected or merged; delivery makes it dispatched.
+    Which moves are allowed lives in core.triage."""
+
     NEW = "new"
+    IN_REVIEW = "in_review"
     VERIFIED = "verified"
     REJECTED = "rejected"
+    DISPATCHED = "dispatched"
     CLOSED = "closed"
     MERGED = "merged"
 
@@ -187,6 +193,25 @@ class Lead:
     merged_into: str | None = None
     updated_at: datetime | None = None
     keywords: tuple[str, ...] = ()
+    # Triage (core.triage): what the catalogue item is, when the SLA clock started and ends,
+    # who holds the review lock until when, and which fields an analyst decided (the
+    # clusterer recomputes every other field as posts join, never these).
+    item: str | None = None
+    detected_at: datetime | None = None
+    sla_due_at: datetime | None = None
+    dispatch_minutes: int | None = None
+    resolution_hours: int | None = None
+    claimed_by: str | None = None
+    claim_expires_at: datetime | None = None
+    reject_reason: str | None = None
+    rejected_post_count: int | None = None
+    review_reason: str | None = None
+    dispatched_at: datetime | None = None
+    confirmed: tuple[str, ...] = ()
+
+    def locked_by_other(self, username: str, now: datetime) -> bool:
+        return (self.claimed_by is not None and self.claimed_by != username
+                and self.claim_expires_at is not None and self.claim_expires_at > now)
 
 
 @dataclass(frozen=True)
@@ -321,3 +346,45 @@ class UpsertResult:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class User:
+    """A person (or machine) at the desk. `districts` empty means every district; the role's
+    names are core.triage.Role values. Hashes never leave the store's users repository."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    districts: tuple[str, ...] = ()
+    disabled: bool = False
+    created_at: datetime | None = None
+    last_login_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TriageLabel:
+    """One analyst decision as a training example."""
+
+    lead_id: str
+    action: str
+    text: str
+    model: dict        # what the models said (category, item, unit, relevant, urgent)
+    decision: dict     # what the analyst decided
+    actor: str
+    at: datetime
+    model_version: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class SlaBreach:
+    lead_id: str
+    due_at: datetime
+    recorded_at: datetime
+    status: str
+    category: str | None
+    district: str | None
+    urgent: bool
+    claimed_by: str | None = None

@@ -1,58 +1,120 @@
-"""The analyst-facing HTTP API (FastAPI). `create_app(store)` builds it over any Store."""
+"""The analyst desk's HTTP app (FastAPI): the JSON API and the server-rendered web desk over
+one Store. `create_app(store, config)` builds it."""
 from __future__ import annotations
 
-from typing import Annotated
+import re
+import secrets
+from pathlib import Path
 
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette_csrf import CSRFMiddleware
 
-from core.models import LeadStatus
+from core.config import Config
 from core.store import LeadNotFound, Store
-from leads_api.schemas import (ErrorBody, Health, LeadDetail, LeadEventPublic, LeadPage,
-                               LeadPublic, PostPublic, Problem)
+from core import triage
+from leads_api.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, LoginThrottle, TokenCache
+from leads_api.desk import BadValue, Desk, StaleVersion
+from leads_api.schemas import ErrorBody, Health, LeadPublic, Problem
 
-LEAD_ID = r"^L[0-9a-f]{12}$"
+STATIC = Path(__file__).resolve().parent / "static"
+
+# Scripts and styles from our own origin only (no inline code, no eval): post text is hostile.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
 
 
-def create_app(store: Store) -> FastAPI:
-    app = FastAPI(title="Civic Radar", version="0.1.0",
-                  description="Leads: city problems found on the open internet, ranked for triage.")
+def _error(status: int, error: str, code: str, **extra) -> JSONResponse:
+    return JSONResponse(status_code=status, content=ErrorBody(error=error, code=code, **extra).model_dump(mode="json"))
+
+
+def create_app(store: Store, config: Config, *, secret: str | None = None) -> FastAPI:
+    app = FastAPI(title="Civic Radar", version="0.2.0",
+                  description="Leads: city problems found on the open internet, triaged at the analyst desk. "
+                              "Authenticate with `Authorization: Bearer <token>` (radar users token) or a "
+                              "session from POST /auth/login (then send the `csrftoken` cookie's value in the "
+                              "`x-csrftoken` header on unsafe requests).")
+    app.state.store = store
+    app.state.config = config
+    app.state.desk = Desk(store, config)
+    app.state.tokens = TokenCache()
+    app.state.throttle = LoginThrottle()
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        if request.url.path.startswith(("/desk", "/login", "/auth", "/leads", "/users", "/audit", "/stats")):
+            response.headers.setdefault("cache-control", "no-store")
+        return response
+
+    # Double-submit CSRF on every unsafe request that carries the session cookie; token
+    # callers (no cookie) are not exposed to CSRF.
+    app.add_middleware(CSRFMiddleware, secret=secret or secrets.token_urlsafe(32),
+                       sensitive_cookies={SESSION_COOKIE}, cookie_name=CSRF_COOKIE, header_name=CSRF_HEADER,
+                       cookie_samesite="strict", exempt_urls=[re.compile(r"^/auth/login$")])
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [Problem(param=".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
                             message=err["msg"]) for err in exc.errors()]
         return JSONResponse(status_code=422, content=ErrorBody(
-            error="invalid request parameters", problems=problems).model_dump())
+            error="invalid request parameters", code="invalid_request", problems=problems).model_dump())
 
-    @app.get("/healthz", response_model=Health)
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        codes = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        resp = _error(exc.status_code, str(exc.detail), codes.get(exc.status_code, "error"))
+        for k, v in (exc.headers or {}).items():
+            resp.headers[k] = v
+        return resp
+
+    @app.exception_handler(LeadNotFound)
+    async def not_found(_: Request, exc: LeadNotFound) -> JSONResponse:
+        return _error(404, f"no lead with id {exc}", "not_found")
+
+    @app.exception_handler(StaleVersion)
+    async def stale(_: Request, exc: StaleVersion) -> JSONResponse:
+        return _error(409, str(exc), "stale", current=LeadPublic.of(exc.current))
+
+    @app.exception_handler(triage.LockHeld)
+    async def locked(_: Request, exc: triage.LockHeld) -> JSONResponse:
+        return _error(409, str(exc), "locked", current=LeadPublic.of(exc.lead))
+
+    @app.exception_handler(triage.InvalidTransition)
+    async def invalid_transition(_: Request, exc: triage.InvalidTransition) -> JSONResponse:
+        return _error(409, str(exc), "invalid_transition")
+
+    @app.exception_handler(triage.Forbidden)
+    async def forbidden(_: Request, exc: triage.Forbidden) -> JSONResponse:
+        return _error(403, str(exc), "forbidden")
+
+    @app.exception_handler(triage.InvalidAction)
+    async def invalid_action(_: Request, exc: triage.InvalidAction) -> JSONResponse:
+        return _error(422, str(exc), "invalid_action")
+
+    @app.exception_handler(BadValue)
+    async def bad_value(_: Request, exc: BadValue) -> JSONResponse:
+        return _error(422, "invalid request parameters", "invalid_request",
+                      problems=[Problem(param=exc.field, message=exc.message)])
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:
         return Health(status="ok", database=store.backend, leads=store.reports.counts()["leads"])
 
-    @app.get("/leads", response_model=LeadPage, responses={422: {"model": ErrorBody}})
-    def list_leads(
-        status: LeadStatus | None = None,
-        district: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
-        category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    ) -> LeadPage:
-        """Leads, highest priority first."""
-        total, leads = store.leads.list(status=status.value if status else None, district=district,
-                                        category=category, limit=limit, offset=offset)
-        return LeadPage(total=total, limit=limit, offset=offset, items=[LeadPublic.of(l) for l in leads])
-
-    @app.get("/leads/{lead_id}", response_model=LeadDetail,
-             responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
-    def get_lead(lead_id: Annotated[str, Path(pattern=LEAD_ID)]):
-        """One lead with its posts (oldest first) and its event history."""
-        try:
-            lead = store.leads.get(lead_id)
-        except LeadNotFound:
-            return JSONResponse(status_code=404, content=ErrorBody(error=f"no lead with id {lead_id}").model_dump())
-        return LeadDetail(**LeadPublic.of(lead).model_dump(),
-                          posts=[PostPublic.of(p) for p in store.leads.posts(lead_id)],
-                          events=[LeadEventPublic.of(e) for e in store.leads.events(lead_id)])
-
+    from leads_api.routes import account, leads
+    app.include_router(leads.router)
+    app.include_router(account.router)
+    from leads_api import web
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

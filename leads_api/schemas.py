@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from typing import Annotated, Literal
 
-from core.models import EnrichedPost, Lead, LeadEvent, LeadStatus
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from core.models import EnrichedPost, Lead, LeadEvent, LeadStatus, User
+from core.triage import REJECT_REASONS
 
 
 class PriorityPartsPublic(BaseModel):
@@ -36,10 +39,32 @@ class LeadPublic(BaseModel):
     version: int
     merged_into: str | None
     keywords: list[str]
+    item: str | None = None
+    detected_at: datetime | None = None
+    sla_due_at: datetime | None = None
+    sla_seconds_left: float | None = Field(None, description="until the dispatch deadline; negative: breached; "
+                                           "null: no clock runs (rejected, merged, dispatched, closed)")
+    dispatch_minutes: int | None = None
+    resolution_hours: int | None = None
+    claimed_by: str | None = Field(None, description="who holds the review lock (while it lasts)")
+    claim_expires_at: datetime | None = None
+    reject_reason: str | None = None
+    review_reason: str | None = Field(None, description="why the lead came back to review")
+    dispatched_at: datetime | None = None
+    confirmed: list[str] = Field([], description="fields an analyst decided; the clusterer keeps them")
 
     @classmethod
-    def of(cls, lead: Lead) -> "LeadPublic":
-        return cls(**{**lead.__dict__, "priority_parts": PriorityPartsPublic(**lead.priority_parts.__dict__)})
+    def of(cls, lead: Lead, now: datetime | None = None) -> "LeadPublic":
+        from core.models import utcnow
+        from core.sla import seconds_left
+        now = now or utcnow()
+        live = lead.claim_expires_at is not None and lead.claim_expires_at > now
+        fields = {k: v for k, v in lead.__dict__.items() if k in cls.model_fields}
+        return cls(**{**fields, "priority_parts": PriorityPartsPublic(**lead.priority_parts.__dict__),
+                      "sla_seconds_left": seconds_left(lead, now),
+                      "claimed_by": lead.claimed_by if live else None,
+                      "claim_expires_at": lead.claim_expires_at if live else None,
+                      "confirmed": list(lead.confirmed)})
 
 
 class LeadPage(BaseModel):
@@ -85,6 +110,7 @@ class PostPublic(BaseModel):
 
 
 class LeadEventPublic(BaseModel):
+    lead_id: str
     kind: str
     actor: str
     at: datetime
@@ -92,7 +118,7 @@ class LeadEventPublic(BaseModel):
 
     @classmethod
     def of(cls, e: LeadEvent) -> "LeadEventPublic":
-        return cls(kind=e.kind, actor=e.actor, at=e.at, detail=e.detail)
+        return cls(lead_id=e.lead_id, kind=e.kind, actor=e.actor, at=e.at, detail=e.detail)
 
 
 class LeadDetail(LeadPublic):
@@ -107,7 +133,142 @@ class Problem(BaseModel):
 
 class ErrorBody(BaseModel):
     error: str
+    code: str | None = Field(None, description="stale | locked | invalid_transition | invalid_action | forbidden | "
+                             "not_found | unauthenticated | invalid_request")
     problems: list[Problem] = []
+    current: LeadPublic | None = Field(None, description="the lead as it is now (409 answers)")
+
+
+# --- actions -----------------------------------------------------------------------------------
+
+Note = Annotated[str, StringConstraints(max_length=2000)]
+LeadId = Annotated[str, StringConstraints(pattern=r"^L[0-9a-f]{12}$")]
+
+
+class ActionBase(BaseModel):
+    """Every action names the lead version it saw; a stale one is answered 409 with the lead now."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1, le=2**31 - 1, description="the lead's version the analyst saw")
+    note: Note | None = None
+
+
+class ClaimRequest(ActionBase):
+    force: bool = Field(False, description="supervisors: break another analyst's lock")
+
+
+class CorrectionFields(ActionBase):
+    category: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    item: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}[0-9]{3}$")] | None = None
+    dispatch_minutes: int | None = Field(None, ge=1, le=60 * 24 * 30)
+    resolution_hours: int | None = Field(None, ge=1, le=24 * 365)
+
+
+class VerifyRequest(CorrectionFields):
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+class RecategorizeRequest(CorrectionFields):
+    pass
+
+
+class RerouteRequest(ActionBase):
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    district: Annotated[str, StringConstraints(min_length=1, max_length=50)] | None = None
+
+
+RejectReason = Literal[tuple(REJECT_REASONS)]  # type: ignore[valid-type]
+
+
+class RejectRequest(ActionBase):
+    reason: RejectReason  # type: ignore[valid-type]
+
+
+class NoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int | None = Field(None, ge=1, le=2**31 - 1)
+    note: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class MergeRequest(ActionBase):
+    other_id: LeadId
+    other_version: int = Field(ge=1, le=2**31 - 1)
+
+
+class SplitRequest(ActionBase):
+    post_ids: list[Annotated[str, StringConstraints(min_length=3, max_length=200)]] = Field(min_length=1, max_length=500)
+
+
+class BulkItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: LeadId
+    version: int = Field(ge=1, le=2**31 - 1)
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["verify", "reject"]
+    items: list[BulkItem] = Field(min_length=1, max_length=200)
+    reason: RejectReason | None = None  # type: ignore[valid-type]
+    note: Note | None = None
+
+
+class BulkResultPublic(BaseModel):
+    id: str
+    ok: bool
+    status: int
+    error: str | None = None
+    lead: LeadPublic | None = None
+
+
+class BulkResponse(BaseModel):
+    results: list[BulkResultPublic]
+
+
+class SplitResponse(BaseModel):
+    lead: LeadPublic
+    new_lead: LeadPublic
+
+
+class AuditPage(BaseModel):
+    items: list[LeadEventPublic]
+
+
+# --- users -------------------------------------------------------------------------------------
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+class UserPublic(BaseModel):
+    username: str
+    display_name: str
+    role: str
+    districts: list[str]
+    disabled: bool
+
+    @classmethod
+    def of(cls, u: User) -> "UserPublic":
+        return cls(username=u.username, display_name=u.display_name, role=u.role, districts=list(u.districts),
+                   disabled=u.disabled)
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+    role: Literal["analyst", "supervisor", "admin", "integration"]
+    password: Annotated[str, StringConstraints(min_length=10, max_length=1000)] | None = None
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    districts: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] = Field([], max_length=20)
+
+
+class DeskStats(BaseModel):
+    statuses: dict[str, int]
+    breaches_today: int
+    throughput: dict[str, dict[str, int]]
+    spikes: list[dict]
 
 
 class Health(BaseModel):

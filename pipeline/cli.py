@@ -63,9 +63,10 @@ def serve(
     import uvicorn
     from leads_api.app import create_app
     settings = settings_or_exit()
+    config = config_or_exit(settings)
     store = open_store(settings)
-    err.print(f"Civic Radar API on http://{host}:{port}/leads  (docs: /docs)")
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    err.print(f"Civic Radar desk on http://{host}:{port}/desk  (API docs: /docs)")
+    uvicorn.run(create_app(store, config, secret=settings.web_secret()), host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -127,7 +128,7 @@ def demo(
     host: str = "127.0.0.1",
     port: int = 8000,
 ) -> None:
-    """Simulated platforms → one pass of every stage → leads served by the API."""
+    """Simulated platforms → one pass of every stage → the analyst desk, with demo accounts."""
     from core.store import Store
     from pipeline.demo import demo_end, run_demo_pass
     settings = settings_or_exit()
@@ -147,9 +148,13 @@ def demo(
         return
     import uvicorn
     from leads_api.app import create_app
+    from pipeline.demo import demo_accounts
     err.print(json.dumps(summary.as_dict()))
-    print(f"Civic Radar demo: http://{host}:{port}/leads   (API docs: http://{host}:{port}/docs)", flush=True)
-    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    print(f"Civic Radar demo: the analyst desk at http://{host}:{port}/desk   "
+          f"(API docs: http://{host}:{port}/docs)", flush=True)
+    for account in demo_accounts(store, config):
+        print(f"  log in as {account.username} ({account.role}) with password {account.password}", flush=True)
+    uvicorn.run(create_app(store, config, secret=settings.web_secret()), host=host, port=port, log_level="warning")
 
 
 def register_commands(app: typer.Typer, modules: list[str] = COMMAND_MODULES) -> None:

@@ -67,3 +67,22 @@ def run_demo_pass(store: Store, config: Config, settings: Settings, *, seed: int
     counts = store.reports.counts()
     summary = DemoSummary(counts["posts"], counts["relevant"], counts["leads"], time.perf_counter() - started)
     return summary, result, truth
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    role: str
+    password: str
+
+
+def demo_accounts(store: Store, config: Config) -> list[DemoAccount]:
+    """A demo analyst of every district and a supervisor, with fresh random passwords (the
+    demo database is new each run, so are they)."""
+    from core.security import new_password
+    districts = tuple(d.name for d in config.gazetteer.districts)
+    accounts = [DemoAccount("demo", "analyst", new_password()), DemoAccount("supervisor", "supervisor", new_password())]
+    for a in accounts:
+        store.users.add(a.username, a.role, password=a.password, display_name=f"演示{'分析员' if a.role == 'analyst' else '主管'}",
+                        districts=districts if a.role == "analyst" else ())
+    return accounts

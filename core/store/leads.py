@@ -22,6 +22,11 @@ NewLead = tuple[Lead, Sequence[tuple[str, float]], LeadEvent]
 LeadUpdate = tuple[Lead, int, LeadEvent | None, Sequence[tuple[str, float]]]
 
 
+# Statuses whose leads still take new posts (merged leads never do; closed ones may reopen).
+GROWING = [s.value for s in (LeadStatus.NEW, LeadStatus.IN_REVIEW, LeadStatus.VERIFIED, LeadStatus.REJECTED,
+                             LeadStatus.DISPATCHED)]
+
+
 class LeadRepository(Repository):
     """`store.leads`: leads with their members, events and profiles, and stage state."""
 
@@ -114,15 +119,16 @@ class LeadRepository(Repository):
 
     def anchors(self, open_since: datetime, closed_since: datetime
                 ) -> list[tuple[Lead, LeadProfile | None]]:
-        """Leads a new post may join: open ones seen since `open_since`, closed ones seen since
-        `closed_since`, each with its profile (None for a lead written before profiles)."""
+        """Leads a new post may join: growing ones (new, under triage, dispatched, rejected:
+        a rejected lead keeps collecting its posts) seen since `open_since`, closed ones seen
+        since `closed_since`, each with its profile (None for a lead written before profiles)."""
         lpr = t.lead_profiles
         q = (select(t.leads, lpr.c.members, lpr.c.features, lpr.c.weights, lpr.c.lat.label("profile_lat"),
                     lpr.c.lon.label("profile_lon"), lpr.c.tally, lpr.c.representative, lpr.c.embedding,
                     lpr.c.embedding_model)
              .outerjoin(t.lead_profiles, t.lead_profiles.c.lead_id == t.leads.c.id)
              .where(t.leads.c.last_seen >= min(open_since, closed_since),
-                    ((t.leads.c.status.in_([LeadStatus.NEW.value, LeadStatus.VERIFIED.value])
+                    ((t.leads.c.status.in_(GROWING)
                       & (t.leads.c.last_seen >= open_since))
                      | ((t.leads.c.status == LeadStatus.CLOSED.value) & (t.leads.c.last_seen >= closed_since))))
              .order_by(t.leads.c.id))

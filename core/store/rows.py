@@ -82,7 +82,12 @@ def lead_row(lead: Lead) -> dict:
             "priority_parts": asdict(lead.priority_parts), "post_count": lead.post_count,
             "platform_count": lead.platform_count, "first_seen": lead.first_seen,
             "last_seen": lead.last_seen, "version": lead.version, "merged_into": lead.merged_into, "keywords": list(lead.keywords),
-            "updated_at": utcnow()}
+            "updated_at": utcnow(), "item": lead.item, "detected_at": lead.detected_at,
+            "sla_due_at": lead.sla_due_at, "dispatch_minutes": lead.dispatch_minutes,
+            "resolution_hours": lead.resolution_hours, "claimed_by": lead.claimed_by,
+            "claim_expires_at": lead.claim_expires_at, "reject_reason": lead.reject_reason,
+            "rejected_post_count": lead.rejected_post_count, "review_reason": lead.review_reason,
+            "dispatched_at": lead.dispatched_at, "confirmed": list(lead.confirmed)}
 
 
 def tally_to_json(tally: LeadTally) -> dict:
@@ -137,7 +142,12 @@ def lead_from_row(r) -> Lead:
                 priority=r.priority, priority_parts=PriorityParts(**r.priority_parts),
                 post_count=r.post_count, platform_count=r.platform_count,
                 first_seen=r.first_seen, last_seen=r.last_seen, version=r.version,
-                merged_into=r.merged_into, keywords=tuple(r.keywords or ()), updated_at=r.updated_at)
+                merged_into=r.merged_into, keywords=tuple(r.keywords or ()), updated_at=r.updated_at,
+                item=r.item, detected_at=r.detected_at, sla_due_at=r.sla_due_at,
+                dispatch_minutes=r.dispatch_minutes, resolution_hours=r.resolution_hours,
+                claimed_by=r.claimed_by, claim_expires_at=r.claim_expires_at, reject_reason=r.reject_reason,
+                rejected_post_count=r.rejected_post_count, review_reason=r.review_reason,
+                dispatched_at=r.dispatched_at, confirmed=tuple(r.confirmed or ()))
 
 
 def event_row(e: LeadEvent) -> dict:

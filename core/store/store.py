@@ -17,6 +17,8 @@ from core.store.db import Database, sqlite_pragmas
 from core.store.leads import LeadRepository
 from core.store.posts import PostRepository
 from core.store.reports import ReportRepository
+from core.store.triage import TriageRepository
+from core.store.users import UserRepository
 
 
 class Repositories:
@@ -28,6 +30,8 @@ class Repositories:
         self.leads = LeadRepository(db)
         self.crawl = CrawlRepository(db)
         self.reports = ReportRepository(db)
+        self.triage = TriageRepository(db)
+        self.users = UserRepository(db)
 
 
 class UnitOfWork(Repositories):

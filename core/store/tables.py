@@ -118,9 +118,26 @@ leads = Table(
     Column("keywords", JSON, nullable=False, default=list),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Triage (migration 0009, core.triage): nullable, leads written before have none.
+    Column("item", String(16)),
+    Column("detected_at", UTCDateTime),
+    Column("sla_due_at", UTCDateTime),
+    Column("dispatch_minutes", Integer),
+    Column("resolution_hours", Integer),
+    Column("claimed_by", String(100)),
+    Column("claim_expires_at", UTCDateTime),
+    Column("reject_reason", String(32)),
+    Column("rejected_post_count", Integer),
+    Column("review_reason", Text),
+    Column("dispatched_at", UTCDateTime),
+    Column("confirmed", JSON),
     Index("ix_leads_priority", "priority"),
     Index("ix_leads_status", "status"),
     Index("ix_leads_last_seen", "last_seen"),
+    # The desk's queue: scoped by district, filtered by status, ordered by priority or SLA.
+    Index("ix_leads_status_priority", "status", "priority"),
+    Index("ix_leads_district_status_priority", "district", "status", "priority"),
+    Index("ix_leads_status_sla", "status", "sla_due_at"),
 )
 
 lead_posts = Table(
@@ -129,6 +146,8 @@ lead_posts = Table(
     Column("lead_id", String(40), ForeignKey("leads.id"), nullable=False),
     Column("similarity", Float, nullable=False),
     Column("joined_at", UTCDateTime, nullable=False),
+    # The analyst who put the post here (a split); the clusterer never moves such a post.
+    Column("placed_by", String(100)),
     Index("ix_lead_posts_lead_id", "lead_id"),
 )
 
@@ -141,6 +160,8 @@ lead_events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("detail", JSON, nullable=False),
     Index("ix_lead_events_lead_id", "lead_id"),
+    Index("ix_lead_events_at", "at"),
+    Index("ix_lead_events_actor_at", "actor", "at"),
 )
 
 checkpoints = Table(
@@ -240,4 +261,85 @@ stage_state = Table(
     Column("count", BigInteger, nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# --- the analyst desk (migration 0009) ------------------------------------------------------
+
+# Pairs of leads an analyst split apart: the clusterer never merges them again.
+lead_separations = Table(
+    "lead_separations", metadata,
+    Column("lead_a", String(40), primary_key=True),  # the smaller id of the pair
+    Column("lead_b", String(40), primary_key=True),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("districts", JSON, nullable=False),  # empty: every district
+    Column("password_hash", String(200)),  # argon2; None for integration users (tokens only)
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_login_at", UTCDateTime),
+)
+
+# API tokens are `<id>.<secret>`: the id finds the row, the secret is checked against its
+# argon2 hash; the secret is shown once, when made.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+# Web sessions: the cookie holds a random token; only its SHA-256 is stored (the token has
+# 256 bits of entropy, so a fast hash is enough, unlike a password).
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_web_sessions_user_id", "user_id"),
+)
+
+# Every analyst decision as a training example: the text, what the models said, what the
+# analyst decided.
+triage_labels = Table(
+    "triage_labels", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("lead_id", String(40), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("model", JSON, nullable=False),
+    Column("decision", JSON, nullable=False),
+    Column("model_version", String(100)),
+    Column("actor", String(100), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_triage_labels_at", "at"),
+)
+
+# SLA breaches: one row per lead that passed its dispatch deadline, kept when it is dispatched.
+sla_breaches = Table(
+    "sla_breaches", metadata,
+    Column("lead_id", String(40), primary_key=True),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("category", String(100)),
+    Column("district", String(100)),
+    Column("urgent", Boolean, nullable=False),
+    Column("claimed_by", String(100)),
+    Index("ix_sla_breaches_due_at", "due_at"),
 )

@@ -17,7 +17,7 @@ def _lead(i: int, priority: float, district: str, category: str, status=LeadStat
 
 
 @pytest.fixture
-def client(sqlite_store):
+def client(sqlite_store, config):
     specs = [(1, 0.3, "南山区", "交通运输"), (2, 0.9, "福田区", "水务"), (3, 0.6, "南山区", "水务"),
              (4, 0.1, "南山区", "交通运输", LeadStatus.VERIFIED)]
     for spec in specs:
@@ -28,7 +28,9 @@ def client(sqlite_store):
                                                                lead.district, None, reasons=("problem:damage",),
                                                                text_hash="h"))])
         sqlite_store.leads.create(lead, [(post.id, 1.0)], LeadEvent(lead.id, "created", "clusterer", T0, {"posts": [post.id]}))
-    return TestClient(create_app(sqlite_store))
+    sqlite_store.users.add("admin1", "admin", password="admin-password-1")
+    token = sqlite_store.users.add_token("admin1", "tests")
+    return TestClient(create_app(sqlite_store, config), headers={"Authorization": f"Bearer {token}"})
 
 
 def test_healthz(client):
@@ -72,7 +74,7 @@ def test_invalid_list_parameters_get_a_clear_422(client, params, param):
     assert resp.status_code == 422
     body = resp.json()
     assert body["error"] == "invalid request parameters"
-    assert body["problems"][0]["param"] == param and body["problems"][0]["message"]
+    assert body["problems"][0]["param"].split(".")[0] == param and body["problems"][0]["message"]
 
 
 def test_unknown_and_malformed_lead_ids(client):
@@ -80,6 +82,15 @@ def test_unknown_and_malformed_lead_ids(client):
     assert "no lead" in client.get("/leads/L0000000000ff").json()["error"]
     assert client.get("/leads/../../etc/passwd").status_code == 404
     assert client.get("/leads/DROP%20TABLE").status_code == 422
+
+
+def test_the_api_needs_a_token_or_a_session(client):
+    anonymous = TestClient(client.app)
+    resp = anonymous.get("/leads")
+    assert resp.status_code == 401 and resp.json()["code"] == "unauthenticated"
+    assert anonymous.get("/leads", headers={"Authorization": "Bearer rt_nope.nope"}).status_code == 401
+    assert anonymous.get("/leads", headers={"Authorization": "Basic abc"}).status_code == 401
+    assert anonymous.get("/healthz").status_code == 200
 
 
 def test_openapi_documents_the_endpoints(client):

@@ -21,7 +21,7 @@ from clustering.embedding_cache import embed_posts
 from clustering.embeddings import Embedder, default_embedder
 from clustering.grouping import Anchor, group
 from clustering.keywords import ctfidf_keywords
-from clustering.leads import build_lead, lead_id_for, main_point, tally_of
+from clustering.leads import build_lead, lead_id_for, main_point, majority, tally_of
 from core import sla, triage
 from core.config import Config
 from core.models import (EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, LeadTally, StageState, Window,
@@ -66,7 +66,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     backfilled = _backfill_profiles(store, [lid for lid in leads if lid not in profiles], idf)
     profiles.update({p.lead_id: p for p in backfilled})
     anchors = [Anchor(lead.id, lead.first_seen.timestamp(), lead.last_seen.timestamp(), lead.district or "",
-                      lead.category or "", lead.street or "", lead.status == LeadStatus.CLOSED,
+                      _matching_category(lead, profiles[lead.id]), lead.street or "", lead.status == LeadStatus.CLOSED,
                       *_point(profiles[lead.id])) for lead, _ in anchored]
     centroids = lexical.stack([(profiles[a.lead_id].features, profiles[a.lead_id].weights) for a in anchors])
     anchor_embeddings = (_anchor_embeddings([profiles[a.lead_id] for a in anchors], embedder)
@@ -185,6 +185,15 @@ def _respect_analysts(store: Store, groups: list, leads: dict[str, Lead]) -> lis
             g = replace(g, lead_ids=(survivor.id, *keep))
         out.append(g)
     return out
+
+
+def _matching_category(lead: Lead, profile: LeadProfile) -> str:
+    """The category new posts are matched on: the one the enrichment gave the lead's posts.
+    An analyst's correction is the lead's truth, but new posts arrive labelled by the same
+    enrichment as the old ones, so they must be compared on its terms."""
+    if "category" in lead.confirmed and profile.tally is not None and profile.tally.categories:
+        return majority(profile.tally.categories) or lead.category or ""
+    return lead.category or ""
 
 
 def _detected(fresh: Sequence[EnrichedPost]) -> datetime:

@@ -92,6 +92,10 @@ class Desk:
         now = now or utcnow()
         lead = self._at_version(actor, lead_id, version)
         self._validate(correction)
+        if (correction.category and not correction.item and lead.item
+                and self.items.get(lead.item) not in (None, correction.category)):
+            raise BadValue("item", f"item {lead.item} belongs to {self.items[lead.item]}: "
+                                   f"choose an item of {correction.category}")
         cfg = self.config.radar.triage
         if action == "claim":
             out = triage.claim(lead, actor, now, cfg.claim_minutes, force=force, note=note)

@@ -227,3 +227,11 @@ def test_security_headers(ana):
     resp = ana.get("/leads")
     assert "script-src 'self'" in resp.headers["content-security-policy"]
     assert resp.headers["x-content-type-options"] == "nosniff"
+
+
+def test_recategorizing_needs_an_item_of_the_new_category(ana):
+    resp = ana.post(f"/leads/{NANSHAN[0]}/recategorize", json={"version": 1, "category": "城市管理"})
+    assert resp.status_code == 422 and resp.json()["problems"][0]["param"] == "item"
+    assert "JT002" in resp.json()["problems"][0]["message"]
+    resp = ana.post(f"/leads/{NANSHAN[0]}/recategorize", json={"version": 1, "category": "城市管理", "item": "CG001"})
+    assert resp.status_code == 200 and resp.json()["item"] == "CG001"

@@ -564,6 +564,11 @@ def _cross_references(directory: Path, catalogue: CatalogueFile, duties: DutiesF
         for key in item_ids:
             if key not in implementation.items:
                 problems.append(ConfigProblem(path, "items", f"catalogue item '{key}' has no entry"))
+        for name, minutes in implementation.category_dispatch_minutes.items():
+            if name not in names:
+                problems.append(ConfigProblem(path, f"category_dispatch_minutes.{name}", "unknown category"))
+            if minutes < 1:
+                problems.append(ConfigProblem(path, f"category_dispatch_minutes.{name}", "minutes must be >= 1"))
     if duties is None:
         return problems
     path = str(directory / "duties.yaml")

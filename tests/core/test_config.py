@@ -103,3 +103,13 @@ def test_broken_clustering_settings_name_the_key(config_dir):
     assert set(problems) == {"clustering.algorithm", "clustering.embedding_floor"}
     assert all(p.file.endswith("radar.yaml") for p in problems.values())
     assert "average" in problems["clustering.algorithm"].message
+
+
+def test_broken_triage_and_sla_settings_name_the_key(config_dir):
+    _edit(config_dir / "radar.yaml", lambda d: d["triage"].update(claim_minutes=0, login_max_failures="x"))
+    _edit(config_dir / "implementation.yaml", lambda d: d.update(category_dispatch_minutes={"火星事务": 60}))
+    with pytest.raises(ConfigError) as exc:
+        load_config(config_dir)
+    problems = {p.key_path: p for p in exc.value.problems}
+    assert {"triage.claim_minutes", "triage.login_max_failures", "category_dispatch_minutes.火星事务"} <= set(problems)
+    assert "unknown category" in problems["category_dispatch_minutes.火星事务"].message

@@ -1,0 +1,262 @@
+"""The lead page (evidence, map, timeline, similar leads) and every action on it, through
+`Desk` only. A success goes back to the lead (303, with a flash); a refusal renders the page as
+it is now with the reason: 409 stale / locked / not allowed from this status, 422 bad value,
+404 out of scope."""
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from core import sla, triage
+from core.models import Lead, LeadEvent, utcnow
+from core.store import LeadNotFound
+from core.triage import REJECT_REASONS, Correction
+from leads_api.desk import BadValue, StaleVersion
+from leads_api.web.charts import district_map
+from leads_api.web.common import (ACTION_LABELS, EVENT_LABELS, FIELD_LABELS, PROCESS_LABELS, fmt_clock, not_found,
+                                  reason_label, render, session_principal, status_label, to_login)
+
+router = APIRouter(include_in_schema=False)
+
+LEAD_ID = re.compile(r"^L[0-9a-f]{12}$")
+ACTIONS = ("claim", "release", "verify", "reject", "recategorize", "reroute", "escalate", "note", "reopen",
+           "merge", "split")
+CORRECTS = {"verify": ("category", "item", "unit", "dispatch_minutes", "resolution_hours"),
+            "recategorize": ("category", "item", "dispatch_minutes", "resolution_hours"),
+            "reroute": ("unit", "district")}
+SHOWN = ("status", "category", "item", "unit", "district", "urgent", "dispatch_minutes", "resolution_hours",
+         "claimed_by", "reject_reason")
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def _units(config, district: str | None, street: str | None) -> list[str]:
+    """Unit names for the datalist: the lead's district's units, its street office, the city's."""
+    duties = config.duties
+    names = []
+    d = next((x for x in config.gazetteer.districts if x.name == district), None)
+    if d is not None:
+        short = d.aliases[0] if d.aliases else d.name
+        overrides = duties.district_overrides.get(d.name, {})
+        names += [overrides.get(u.key) or u.name.format(district=d.name, short=short) for u in duties.district_units]
+        if street:
+            names.append(duties.street_unit.name.format(district=d.name, street=street))
+    names += [u.name for u in duties.city_units]
+    return list(dict.fromkeys(names))
+
+
+def _show(field: str, value, items: dict) -> str:
+    if value is None or value == "":
+        return "—"
+    if field == "status":
+        return status_label(value)
+    if field == "urgent":
+        return "是" if value else "否"
+    if field == "reject_reason":
+        return reason_label(value)
+    if field == "item":
+        return f"{value} {items.get(value, '')}".strip()
+    return str(value)
+
+
+def describe(e: LeadEvent, items: dict) -> dict:
+    """One event as the timeline shows it: who, when, what, each changed field before → after,
+    links to the leads it names, and the note."""
+    d = e.detail if isinstance(e.detail, dict) else {}
+    before, after = d.get("before"), d.get("after")
+    changes = []
+    if isinstance(before, dict) and isinstance(after, dict):
+        changes = [(FIELD_LABELS.get(k, k), _show(k, before.get(k), items), _show(k, after.get(k), items))
+                   for k in SHOWN if k in after and before.get(k) != after.get(k)]
+    links = [(label, d[key]) for key, label in (("into", "并入"), ("merged_from", "合并自"), ("new_lead", "新线索"),
+                                                ("from", "拆分自"))
+             if isinstance(d.get(key), str) and LEAD_ID.match(d[key])]
+    facts = []
+    if d.get("reason"):
+        facts.append(f"原因：{reason_label(str(d['reason']))}")
+    if d.get("previous_holder"):
+        facts.append(f"原认领人：{d['previous_holder']}")
+    if isinstance(d.get("corrected"), list) and d["corrected"]:
+        facts.append("更正：" + "、".join(FIELD_LABELS.get(k, k) for k in d["corrected"]))
+    if isinstance(d.get("posts"), list):
+        facts.append(f"帖子 {len(d['posts'])} 条")
+    return {"kind": e.kind, "label": EVENT_LABELS.get(e.kind, e.kind), "actor": e.actor, "at": e.at,
+            "lead_id": e.lead_id, "changes": changes, "links": links, "facts": facts,
+            "note": d.get("note") if isinstance(d.get("note"), str) else None}
+
+
+def lead_context(request: Request, p, lead: Lead, *, banner: dict | None = None, flash: dict | None = None) -> dict:
+    store, config, desk = request.app.state.store, request.app.state.config, request.app.state.desk
+    now = utcnow()
+    posts = store.leads.posts(lead.id)
+    try:
+        similar = desk.similar(p.actor, lead.id, 6)
+    except LeadNotFound:
+        similar = []
+    items = {item.id: item.name for cat in config.catalogue.categories for item in cat.items}
+    spec = config.implementation.items.get(lead.item) if lead.item else None
+    can = {a: lead.status in triage.ALLOWED[a] for a in triage.ALLOWED}
+    return {
+        "lead": lead, "posts": posts, "similar": similar,
+        "events": [describe(e, items) for e in reversed(store.leads.events(lead.id))],
+        "now": now, "banner": banner, "flash": flash, "can": can, "item_names": items,
+        "catalogue": config.catalogue.categories, "all_districts": [d.name for d in config.gazetteer.districts],
+        "units": _units(config, lead.district, lead.street), "reasons": REJECT_REASONS,
+        "platforms": {pl.name: pl.title.split(" (")[0] for pl in config.platforms},
+        "locked_by_other": lead.locked_by_other(p.actor.username, now),
+        "mine": lead.claimed_by == p.actor.username and bool(lead.claim_expires_at and lead.claim_expires_at > now),
+        "may_break": p.actor.may_break_locks,
+        "default_minutes": sla.dispatch_minutes(config.implementation, category=lead.category, item=lead.item,
+                                                urgent=lead.urgent),
+        "default_hours": spec.resolution_hours if spec else None,
+        "process": PROCESS_LABELS.get(spec.process) if spec else None,
+        "map": district_map(config, lead.district, ((ep.enrichment.lat, ep.enrichment.lon) for ep in posts)),
+    }
+
+
+def _flash(request: Request) -> dict | None:
+    q = request.query_params
+    done = q.get("done")
+    if done not in ACTIONS:
+        return None
+    flash = {"text": f"操作成功：{ACTION_LABELS[done]}", "link": None}
+    other = q.get("other", "")
+    if done == "merge" and LEAD_ID.match(other):
+        flash = {"text": f"已合并：{other} 已并入本线索", "link": None}
+    elif done == "split" and LEAD_ID.match(other):
+        flash = {"text": "已拆分，所选帖子已移入新线索", "link": other}
+    return flash
+
+
+@router.get("/desk/leads/{lead_id}")
+def lead_page(request: Request, lead_id: str):
+    p = session_principal(request)
+    if p is None:
+        return to_login(request)
+    if not LEAD_ID.match(lead_id):
+        return not_found(request, p)
+    try:
+        lead = request.app.state.desk.lead(p.actor, lead_id)
+    except LeadNotFound:
+        return not_found(request, p)
+    return render(request, "lead.html", lead_context(request, p, lead, flash=_flash(request)), p=p)
+
+
+# --- acting ----------------------------------------------------------------------------------
+
+def _int(form, field: str, *, low: int = 1, high: int = 1_000_000, required: bool = False) -> int | None:
+    raw = str(form.get(field) or "").strip()
+    if not raw:
+        if required:
+            raise BadValue(field, "required")
+        return None
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadValue(field, f"must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _correction(form, action: str, lead: Lead) -> Correction:
+    fields = CORRECTS.get(action, ())
+    values: dict = {}
+    for f in fields:
+        if f in ("dispatch_minutes", "resolution_hours"):
+            values[f] = _int(form, f, high=100_000)
+        else:
+            values[f] = str(form.get(f) or "").strip()[:200] or None
+    if action in ("recategorize", "reroute"):
+        # only what the analyst changed (the category stays with a chosen item: they must agree)
+        values = {k: v for k, v in values.items()
+                  if v is not None and (v != getattr(lead, k) or (k == "category" and values.get("item")))}
+    return Correction(**{k: v for k, v in values.items() if v is not None})
+
+
+async def _apply(request: Request, p, lead_id: str, action: str) -> str:
+    """Run the action; returns where to go next."""
+    desk = request.app.state.desk
+    form = await request.form()
+    version = _int(form, "version", low=0, high=10**9, required=True)
+    note = str(form.get("note") or "").strip()[:2000] or None
+    if action == "merge":
+        other = str(form.get("other_id") or "").strip()
+        if not LEAD_ID.match(other):
+            raise BadValue("other_id", "a lead id like L0123456789ab")
+        try:
+            kept = desk.merge(p.actor, lead_id, version, other, None, note=note)
+        except LeadNotFound as exc:
+            if str(exc.args[0] if exc.args else "") == lead_id:
+                raise
+            raise BadValue("other_id", f"no lead {other} in your districts") from None
+        gone = other if kept.id == lead_id else lead_id
+        return f"/desk/leads/{kept.id}?done=merge&other={gone}"
+    if action == "split":
+        post_ids = [str(v) for v in form.getlist("post_ids")][:1000]
+        _, new = desk.split(p.actor, lead_id, version, post_ids, note=note)
+        return f"/desk/leads/{lead_id}?done=split&other={new.id}"
+    lead = desk.lead(p.actor, lead_id)
+    reason = str(form.get("reason") or "") or None
+    if action == "reject" and reason not in REJECT_REASONS:
+        raise BadValue("reason", "choose a reject reason")
+    after = desk.act(p.actor, lead_id, version, action, note=note, correction=_correction(form, action, lead),
+                     reason=reason, force=form.get("force") == "1" and p.actor.may_break_locks)
+    if not p.actor.sees(after):  # re-routed to a district outside the analyst's
+        return "/desk"
+    return f"/desk/leads/{lead_id}?done={action}"
+
+
+@router.post("/desk/leads/{lead_id}/{action}")
+async def act(request: Request, lead_id: str, action: str) -> Response:
+    p = session_principal(request)
+    if p is None:
+        return to_login(request)
+    if not LEAD_ID.match(lead_id):
+        return not_found(request, p)
+    if action not in ACTIONS:
+        return render(request, "error.html", {"status": 404, "title": "未知操作", "message": "没有这个操作。"}, 404, p)
+    desk = request.app.state.desk
+    try:
+        return RedirectResponse(await _apply(request, p, lead_id, action), status_code=303)
+    except LeadNotFound:
+        return not_found(request, p)
+    except StaleVersion as exc:
+        form = await request.form()
+        seen = str(form.get("version") or "?")
+        now = exc.current
+        lines = [f"当前状态：{status_label(now.status)}",
+                 f"认领人：{now.claimed_by or '—'}", f"分类：{now.category or '—'} {now.item or ''}".strip()]
+        return _refused(request, p, now, 409, f"该线索已被他人更新（版本 {seen} → {now.version}），请刷新后重试",
+                        lines, "stale")
+    except triage.LockHeld as exc:
+        holder = exc.lead
+        return _refused(request, p, lead_id, 409,
+                        f"已被 {holder.claimed_by} 认领至 {fmt_clock(holder.claim_expires_at)}",
+                        ["该线索正由他人审核；请等待其释放或锁定到期。"], "locked")
+    except triage.InvalidTransition:
+        try:
+            lead = desk.lead(p.actor, lead_id)
+        except LeadNotFound:
+            return not_found(request, p)
+        return _refused(request, p, lead, 409,
+                        f"当前状态「{status_label(lead.status)}」不能执行「{ACTION_LABELS[action]}」", [], "transition")
+    except triage.Forbidden as exc:
+        return _refused(request, p, lead_id, 403, "你的角色不能执行此操作", [str(exc)], "forbidden")
+    except BadValue as exc:
+        label = FIELD_LABELS.get(exc.field, exc.field)
+        return _refused(request, p, lead_id, 422, f"字段「{label}」（{exc.field}）无效",
+                        [exc.message], "invalid", field=exc.field)
+    except triage.InvalidAction as exc:
+        return _refused(request, p, lead_id, 422, f"无法{ACTION_LABELS[action]}：参数无效",
+                        [str(exc)], "invalid")
+
+
+def _refused(request: Request, p, lead: Lead | str, status: int, title: str, lines: list[str], code: str,
+             field: str | None = None) -> Response:
+    """The lead page as it is now, with why the action was refused."""
+    if isinstance(lead, str):
+        try:
+            lead = request.app.state.desk.lead(p.actor, lead)
+        except LeadNotFound:
+            return not_found(request, p)
+    banner = {"kind": "error", "title": title, "lines": lines, "code": code, "field": field}
+    return render(request, "lead.html", lead_context(request, p, lead, banner=banner), status, p)

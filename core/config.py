@@ -394,6 +394,7 @@ class TriageConfig(Strict):
 
 class RadarConfig(Strict):
     gazetteer: str
+    timezone: str = Field("Asia/Shanghai", description="the city's time zone: what 'today' means in reports")
     crawl_timeout_seconds: int = Field(600, ge=1)
     overdue_lead_hours: float = Field(48, gt=0, description="an open (new/verified) lead first seen "
                                       "longer ago than this is overdue in the daily report")
@@ -401,6 +402,16 @@ class RadarConfig(Strict):
     priority: PriorityWeights = PriorityWeights()
     trends: TrendsConfig = TrendsConfig()
     triage: TriageConfig = TriageConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from None
+        return value
 
 
 # --- the whole config -----------------------------------------------------------------------

@@ -121,7 +121,7 @@ class Desk:
             self.store.triage.add_events([out.event])
             return lead
         out = replace(out, lead=self._reclock(lead, out.lead))
-        self._commit([(out, lead.version)], [out] if out.labelled else [], action)
+        self._commit([(out, lead.version)], [out] if out.labelled else [], action, seen=version)
         return self.store.leads.get(lead_id)
 
     def merge(self, actor: Actor, lead_id: str, version: int | None, other_id: str, other_version: int | None,
@@ -129,7 +129,10 @@ class Desk:
         """Merge two leads; the older survives and is returned."""
         now = now or utcnow()
         first = self._at_version(actor, lead_id, version)
-        second = self._at_version(actor, other_id, other_version)
+        try:
+            second = self._at_version(actor, other_id, other_version)
+        except LeadNotFound:
+            raise BadValue("other_id", f"no lead {other_id} in your districts") from None
         kept, gone = triage.merge(first, second, actor, now, note=note)
         versions = {first.id: first.version, second.id: second.version}
         with self.store.unit_of_work() as uow:
@@ -138,7 +141,7 @@ class Desk:
                 uow.leads.update_many([(gone.lead, versions[gone.lead.id], gone.event, ()),
                                        (kept.lead, versions[kept.lead.id], kept.event, ())])
             except ConcurrencyError:
-                raise self._stale(lead_id, version) from None
+                raise self._stale(lead_id, version if version is not None else first.version) from None
             uow.triage.move_lead_posts(gone.lead.id, kept.lead.id)
             uow.triage.forget_profiles([kept.lead.id, gone.lead.id])
         return self.store.leads.get(kept.lead.id)
@@ -172,7 +175,7 @@ class Desk:
             try:
                 uow.leads.update_many([(rest, lead.version, event, ())])
             except ConcurrencyError:
-                raise self._stale(lead_id, version) from None
+                raise self._stale(lead_id, version if version is not None else lead.version) from None
             uow.leads.create_many([(new_lead, [], created)])
             uow.triage.move_posts(moving, new_id, actor.username)
             uow.triage.keep_apart(lead.id, new_id, actor.username, now)
@@ -235,14 +238,15 @@ class Desk:
             return after
         return replace(after, sla_due_at=sla.due_at(after, self.config.implementation))
 
-    def _commit(self, outcomes: Sequence[tuple[Outcome, int]], labelled: Sequence[Outcome], action: str) -> None:
+    def _commit(self, outcomes: Sequence[tuple[Outcome, int]], labelled: Sequence[Outcome], action: str, *,
+                seen: int | None = None) -> None:
         labels = [self._label(o, action) for o in labelled]
         with self.store.unit_of_work() as uow:
             try:
                 uow.leads.update_many([(o.lead, v, o.event, ()) for o, v in outcomes])
-            except ConcurrencyError:
-                o, _ = outcomes[0]
-                raise self._stale(o.lead.id, None) from None
+            except ConcurrencyError:  # another writer won the race between our read and write
+                o, read = outcomes[0]
+                raise self._stale(o.lead.id, seen if seen is not None else read) from None
             if labels:
                 uow.triage.add_labels(labels)
 

@@ -210,11 +210,14 @@ class TriageRepository(Repository):
         with self.db.connect() as conn:
             return [LeadEvent(r.lead_id, r.kind, r.actor, r.at, r.detail, r.id) for r in conn.execute(q)]
 
-    def throughput(self, since: datetime) -> dict[str, dict[str, int]]:
-        """Per analyst, how many of each decision since `since`."""
+    def throughput(self, since: datetime, scope: Sequence[str] = ()) -> dict[str, dict[str, int]]:
+        """Per analyst, how many of each decision since `since`, on leads of the `scope`
+        districts (empty: all)."""
         E = t.lead_events
         q = (select(E.c.actor, E.c.kind, func.count()).where(E.c.at >= since, E.c.actor.not_in(MACHINE_ACTORS))
              .group_by(E.c.actor, E.c.kind))
+        if scope:
+            q = q.join(t.leads, t.leads.c.id == E.c.lead_id).where(t.leads.c.district.in_(list(scope)))
         out: dict[str, dict[str, int]] = {}
         with self.db.connect() as conn:
             for actor, kind, n in conn.execute(q):

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from core.models import utcnow
+from core.security import WeakPassword
+from core.store.errors import StoreError
 from core.store.users import LoginLocked, UserExists
 from core.triage import Role
 from leads_api.auth import SESSION_COOKIE, Principal, require_roles
@@ -86,14 +89,23 @@ def add_user(body: UserCreate, p: Annotated[Principal, Depends(current)], store=
     require_roles(p, Role.ADMIN)
     known = {d.name for d in config.gazetteer.districts}
     unknown = [d for d in body.districts if d not in known]
+    from leads_api.desk import BadValue
     if unknown:
-        from leads_api.desk import BadValue
         raise BadValue("districts", f"unknown districts: {', '.join(unknown)}")
+    # The store's rules for a new user, named by field here (raised from the store they were 500s)
+    if body.role == Role.ANALYST.value and not body.districts:
+        raise BadValue("districts", "an analyst works for one or more districts: name them")
+    if body.role != Role.INTEGRATION.value and body.password is None:
+        raise BadValue("password", f"a {body.role} needs a password")
     try:
         user = store.users.add(body.username, body.role, password=body.password, display_name=body.display_name,
                                districts=tuple(body.districts))
     except UserExists as exc:
         return JSONResponse(status_code=409, content=ErrorBody(error=str(exc), code="exists").model_dump())
+    except WeakPassword as exc:
+        raise BadValue("password", str(exc)) from None
+    except StoreError as exc:  # the one rule left is the username's (e.g. "..." has no letter or digit)
+        raise BadValue("username", str(exc)) from None
     return UserPublic.of(user)
 
 
@@ -109,18 +121,20 @@ def audit(p: Annotated[Principal, Depends(current)], store=Depends(store_of),
 
 
 @router.get("/stats", response_model=DeskStats, responses=ERRORS)
-def stats(p: Annotated[Principal, Depends(current)], store=Depends(store_of)):
+def stats(p: Annotated[Principal, Depends(current)], store=Depends(store_of), config=Depends(config_of)):
     """Supervisors: the queue by status, today's SLA breaches, per-analyst throughput (7 days), spikes."""
     require_roles(p, Role.SUPERVISOR, Role.ADMIN)
-    return desk_stats(store, p)
+    return desk_stats(store, p, config)
 
 
-def desk_stats(store, p: Principal) -> DeskStats:
+def desk_stats(store, p: Principal, config) -> DeskStats:
     now = utcnow()
     scope = () if p.actor.role == Role.ADMIN else p.actor.districts
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # "today" is the city's day, not UTC's
+    local = now.astimezone(ZoneInfo(config.radar.timezone))
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
     breaches = [b for b in store.triage.breaches(day) if not scope or b.district in scope]
     spikes = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in w.items()}
               for w in store.reports.warnings(now - timedelta(days=7)) if not scope or w["district"] in scope]
     return DeskStats(statuses=store.triage.status_counts(scope), breaches_today=len(breaches),
-                     throughput=store.triage.throughput(now - timedelta(days=7)), spikes=spikes[:50])
+                     throughput=store.triage.throughput(now - timedelta(days=7), scope), spikes=spikes[:50])

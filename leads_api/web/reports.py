@@ -55,7 +55,7 @@ def supervisor(request: Request):
     if not is_supervisor(p):
         return error_page(request, 403, "无权访问", "主管视图仅对主管和管理员开放。", p)
     store, config = request.app.state.store, request.app.state.config
-    stats = desk_stats(store, p)
+    stats = desk_stats(store, p, config)
     order = [s.value for s in LeadStatus]
     status_rows = [{"label": STATUS_LABELS[s], "segments": [(stats.statuses.get(s, 0), f"bar-{s}", STATUS_LABELS[s])],
                     "text": str(stats.statuses.get(s, 0))} for s in order]

@@ -235,3 +235,18 @@ def test_recategorizing_needs_an_item_of_the_new_category(ana):
     assert "JT002" in resp.json()["problems"][0]["message"]
     resp = ana.post(f"/leads/{NANSHAN[0]}/recategorize", json={"version": 1, "category": "城市管理", "item": "CG001"})
     assert resp.status_code == 200 and resp.json()["item"] == "CG001"
+
+
+def test_merge_with_an_unknown_partner_names_the_field(ana):
+    resp = ana.post(f"/leads/{NANSHAN[0]}/merge", json={"version": 1, "other_id": FUTIAN, "other_version": 1})
+    assert resp.status_code == 422 and resp.json()["problems"][0]["param"] == "other_id"
+
+
+def test_supervisor_stats_are_scoped_to_their_districts(app, ana, sqlite_store):
+    ana.post(f"/leads/{NANSHAN[0]}/claim", json={"version": 1})
+    sqlite_store.users.add("fu", "analyst", password="pw-delta-kite-5", districts=("福田区",))
+    _client(app, sqlite_store, "fu").post(f"/leads/{FUTIAN}/claim", json={"version": 1})
+    sqlite_store.users.add("futian_sup", "supervisor", password="pw-eagle-nest-6", districts=("福田区",))
+    stats = _client(app, sqlite_store, "futian_sup").get("/stats").json()
+    assert set(stats["throughput"]) == {"fu"}
+    assert ana.get("/stats").status_code == 403

@@ -19,6 +19,7 @@ from core.store.posts import PostRepository
 from core.store.reports import ReportRepository
 from core.store.triage import TriageRepository
 from core.store.users import UserRepository
+from core.store.orders import OrderRepository
 
 
 class Repositories:
@@ -32,6 +33,7 @@ class Repositories:
         self.reports = ReportRepository(db)
         self.triage = TriageRepository(db)
         self.users = UserRepository(db)
+        self.orders = OrderRepository(db)
 
 
 class UnitOfWork(Repositories):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index,
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index, text,
                         Integer, LargeBinary, MetaData, String, Table, Text, TypeDecorator,
                         UniqueConstraint)
 
@@ -342,4 +342,101 @@ sla_breaches = Table(
     Column("urgent", Boolean, nullable=False),
     Column("claimed_by", String(100)),
     Index("ix_sla_breaches_due_at", "due_at"),
+)
+
+
+# --- work orders (migration 0010) ---------------------------------------------------------
+
+# The order row is also the outbox row: it is written in the dispatch's transaction with
+# delivery = pending, and the delivery worker leases due rows (lease_until) so two workers
+# never send one order at the same time.
+work_orders = Table(
+    "work_orders", metadata,
+    Column("id", String(20), primary_key=True),
+    Column("lead_id", String(40), ForeignKey("leads.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("category", String(100)),
+    Column("item", String(16)),
+    Column("item_name", String(100)),
+    Column("unit", String(200)),
+    Column("urgent", Boolean, nullable=False),
+    Column("dispatch_minutes", Integer),
+    Column("resolution_hours", Integer),
+    Column("due_at", UTCDateTime),
+    Column("district", String(100)),
+    Column("street", String(100)),
+    Column("community", String(100)),
+    Column("address", Text),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("evidence", JSON, nullable=False),
+    Column("evidence_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivery", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),
+    Column("remote_id", String(100)),
+    Column("remote_token", String(100)),
+    Column("status_at", UTCDateTime),
+    Column("status_reason", Text),
+    Column("sends", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("version", Integer, nullable=False),
+    Index("ix_work_orders_lead_id", "lead_id"),
+    Index("ix_work_orders_delivery_next", "delivery", "next_attempt_at"),
+    Index("ix_work_orders_remote_id", "remote_id"),
+    Index("ix_work_orders_item_status", "item", "status"),
+    # One live order per lead, enforced by the database, not only by the code that files it.
+    Index("uq_work_orders_live_lead", "lead_id", unique=True,
+          sqlite_where=text("status != 'closed'"), postgresql_where=text("status != 'closed'")),
+)
+
+# Leads that joined an existing open order for the same place and item instead of filing another.
+order_leads = Table(
+    "order_leads", metadata,
+    Column("lead_id", String(40), ForeignKey("leads.id"), primary_key=True),
+    Column("order_id", String(20), ForeignKey("work_orders.id"), nullable=False),
+    Column("linked_by", String(100), nullable=False),
+    Column("linked_at", UTCDateTime, nullable=False),
+    Index("ix_order_leads_order_id", "order_id"),
+)
+
+# Every status answer received, deduplicated by (order, update id): a callback sent twice is
+# stored once.
+order_updates = Table(
+    "order_updates", metadata,
+    Column("order_id", String(20), ForeignKey("work_orders.id"), primary_key=True),
+    Column("update_id", String(200), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("reason", Text),
+    Column("unit", String(200)),
+    Column("applied", Boolean, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+# The change feed the pull integration reads: one row per change of an order, in commit order;
+# the cursor is the last seq read.
+order_changes = Table(
+    "order_changes", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", String(20), ForeignKey("work_orders.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_order_changes_order_id", "order_id"),
+)
+
+# Each delivery target's circuit breaker, shared by every worker process.
+delivery_targets = Table(
+    "delivery_targets", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("open_until", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -3,8 +3,10 @@
 
 Daily, for the previous day (its data interval): **coverage** (which platforms ran, which were
 blocked or failed and why, which never ran), **overdue leads** (open leads first seen longer
-ago than `overdue_lead_hours` in `config/radar.yaml`, as of the interval end), and the
-**class cases and spikes** from `clustering.trends`.
+ago than `overdue_lead_hours` in `config/radar.yaml`, as of the interval end), **SLA
+breaches** (leads whose dispatch deadline fell in the day and passed undispatched, by district
+and category, and the open leads past their deadline at the interval end), and the **class
+cases and spikes** from `clustering.trends`.
 
 The report is written to `$RADAR_HOME/reports/<date>.json` (a re-run overwrites it with the
 same content) and returned as the task's XCom.

@@ -3,8 +3,9 @@
 
 Data-aware: runs whenever `radar_crawl` updates the asset `radar://posts`.
 **enrich** (relevance, category, place, routing) → **cluster** (dedup, fold posts into leads
-with stable ids, score their priority). Delivery to the work-order system will be the next
-stage in `PROCESS_STAGES` when the work-order outbox lands.
+with stable ids, score their priority) → **sla** (record open leads past their dispatch
+deadline at the window end, once per lead; `radar_daily` reports them). Delivery to the
+work-order system will join `PROCESS_STAGES` when the work-order outbox lands.
 
 Each task runs one `pipeline` stage over a window ending at the run's data interval end (a
 backfill or manual run) or at the crawl window named by the triggering asset events, looking
@@ -21,9 +22,10 @@ from airflow.sdk import Asset, chain, dag, get_current_context, task
 POSTS = Asset("radar://posts")
 
 #: The processing chain, in order; each name is a stage of `pipeline.tasks.run_named_stage`.
-#: Scoring is part of "cluster". Hook for delivery: append "deliver" here once
-#: run_named_stage knows it (the work-order outbox issue).
-PROCESS_STAGES = ["enrich", "cluster"]
+#: Scoring is part of "cluster"; "sla" runs after it so a breach is judged on the leads as
+#: this pass left them. Hook for delivery: add "deliver" here once run_named_stage knows it
+#: (the work-order outbox issue).
+PROCESS_STAGES = ["enrich", "cluster", "sla"]
 
 DEFAULT_ARGS = {
     "owner": "civic-radar",

@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "pipeline.commands.enrichment",
     "pipeline.commands.clustering",
     "pipeline.commands.airflow",
+    "pipeline.commands.users",
+    "pipeline.commands.labels",
 ]
 
 app = typer.Typer(help="Civic Radar: city problems found on the open internet, as leads.",
@@ -137,7 +139,7 @@ def demo(
     for suffix in ("", "-wal", "-shm"):  # the demo always starts from an empty demo database
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     store = Store.open(f"sqlite:///{db.resolve()}")
-    names = ["crawl", "enrich", "cluster"]
+    names = ["crawl", "enrich", "cluster", "sla"]
     summary, _, _ = run_with_progress(
         lambda cb: run_demo_pass(store, config, settings, seed=seed, posts=posts, end=demo_end(), on_stage=cb),
         names)

@@ -39,6 +39,11 @@ def cluster_stage(store: Store, config: Config, window: Window) -> dict[str, int
     return cluster(store, config, window)
 
 
+def sla_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
+    from pipeline.sla_stage import record_sla_breaches
+    return record_sla_breaches(store, config, window)
+
+
 @dataclass
 class PassResult:
     window: Window
@@ -74,4 +79,5 @@ def run_pass(store: Store, config: Config, window: Window, stages: list[tuple[st
 
 
 def default_stages(settings: Settings, platforms: list[str] | None = None) -> list[tuple[str, Stage]]:
-    return [("crawl", crawl_stage(settings, platforms)), ("enrich", enrich_stage), ("cluster", cluster_stage)]
+    return [("crawl", crawl_stage(settings, platforms)), ("enrich", enrich_stage), ("cluster", cluster_stage),
+            ("sla", sla_stage)]

@@ -14,7 +14,7 @@ from core.config import load_config
 from core.models import Window
 from core.settings import Settings
 from core.store import Store
-from pipeline.runner import cluster_stage, crawl_stage, enrich_stage, run_stage
+from pipeline.runner import cluster_stage, crawl_stage, enrich_stage, run_stage, sla_stage
 
 LOOKBACK_DAYS = 30
 
@@ -28,7 +28,7 @@ def interval_window(start: datetime | None, end: datetime | None, lookback_days:
 def run_named_stage(name: str, start: datetime | None, end: datetime | None) -> dict[str, int]:
     settings = Settings()
     config = load_config(settings.config_dir)
-    stages = {"crawl": crawl_stage(settings), "enrich": enrich_stage, "cluster": cluster_stage}
+    stages = {"crawl": crawl_stage(settings), "enrich": enrich_stage, "cluster": cluster_stage, "sla": sla_stage}
     if name not in stages:
         raise ValueError(f"unknown stage {name!r}; known: {sorted(stages)}")
     store = Store.open(settings.db_url)
@@ -169,8 +169,9 @@ def window_end(data_interval_end: datetime | None, asset_events: Iterable[tuple[
 
 # --- the daily report ---------------------------------------------------------------------------
 
-OPEN_LEAD_STATUSES = ("new", "verified")
+OPEN_LEAD_STATUSES = ("new", "in_review", "verified")
 OVERDUE_LISTED = 100
+SLA_LISTED = 50
 
 
 def _coverage_summary(store: Store, config, window: Window) -> dict:
@@ -232,6 +233,46 @@ def _overdue_leads(store: Store, config, as_of: datetime) -> dict:
     }
 
 
+def _sla_section(store: Store, config, window: Window) -> dict:
+    """SLA breaches whose deadline fell in the window (as recorded by the `sla` stage), and the
+    open leads past their deadline at the window's end."""
+    from pipeline.sla_stage import record_sla_breaches
+    from core.store.triage import QueueQuery
+    # radar_process runs only when a crawl brings posts; on a quiet day nothing else would
+    # record the day's breaches before they are reported. Idempotent, judged at window.end.
+    record_sla_breaches(store, config, window)
+    breaches = store.triage.breaches(window.start, window.end)
+    open_total, open_leads = store.triage.queue(QueueQuery(sla="breached", sort="time_left",
+                                                           limit=SLA_LISTED), now=window.end)
+
+    def tally(values) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for v in values:
+            counts[v or "unknown"] = counts.get(v or "unknown", 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    return {
+        "due_between": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+        "count": len(breaches),
+        "urgent": sum(b.urgent for b in breaches),
+        "by_district": tally(b.district for b in breaches),
+        "by_category": tally(b.category for b in breaches),
+        "breaches": [{"lead_id": b.lead_id, "due_at": b.due_at.isoformat(), "status": b.status,
+                      "claimed_by": b.claimed_by, "district": b.district, "category": b.category,
+                      "urgent": b.urgent, "recorded_at": b.recorded_at.isoformat()}
+                     for b in breaches[:SLA_LISTED]],
+        "open_breached": {
+            "as_of": window.end.isoformat(),
+            "count": open_total,
+            "leads": [{"id": lead.id, "status": str(lead.status), "title": lead.title,
+                       "district": lead.district, "category": lead.category, "urgent": lead.urgent,
+                       "claimed_by": lead.claimed_by, "due_at": lead.sla_due_at.isoformat(),
+                       "minutes_over": round((window.end - lead.sla_due_at).total_seconds() / 60, 1)}
+                      for lead in open_leads],
+        },
+    }
+
+
 def _trends_section(store: Store, config, window: Window) -> dict:
     """Class cases and spikes as of the window end (spikes are also stored as warnings)."""
     from clustering.trends import trends
@@ -239,8 +280,9 @@ def _trends_section(store: Store, config, window: Window) -> dict:
 
 
 def daily_report(start: datetime | None, end: datetime | None) -> dict:
-    """The report for [start, end): coverage, overdue leads and, when available, class-case trends
-    and spikes. Written to $RADAR_HOME/reports/<start date>.json (overwritten on a re-run) and returned."""
+    """The report for [start, end): coverage, overdue leads, SLA breaches due in the window
+    and open leads breached at its end, and class-case trends and spikes. Written to
+    $RADAR_HOME/reports/<start date>.json (overwritten on a re-run) and returned."""
     import json
     if start is None or end is None:
         raise ValueError("the daily report needs a data interval; run it from a scheduled or triggered DAG run")
@@ -251,7 +293,8 @@ def daily_report(start: datetime | None, end: datetime | None) -> dict:
     try:
         report: dict = {"window": {"start": start.isoformat(), "end": end.isoformat()},
                         "coverage": _coverage_summary(store, config, window),
-                        "overdue_leads": _overdue_leads(store, config, end)}
+                        "overdue_leads": _overdue_leads(store, config, end),
+                        "sla": _sla_section(store, config, window)}
         report["trends"] = _trends_section(store, config, window)
     finally:
         store.close()

@@ -119,7 +119,7 @@ print(json.dumps(out, default=str))
     assert publish.outlets == [Asset("radar://posts")] and publish.trigger_rule == "all_done"
     assert crawl.get_task("coverage").trigger_rule == "all_done"
     process = bag.get_dag("radar_process")
-    assert [t.task_id for t in process.topological_sort()] == ["enrich", "cluster"]
+    assert [t.task_id for t in process.topological_sort()] == ["enrich", "cluster", "sla"]
     assert Asset("radar://posts").uri in str(process.timetable.asset_condition)
 
 
@@ -222,6 +222,7 @@ def _leads_snapshot(db: str):
 def test_radar_process_makes_leads(radar):
     run = _dag("radar_process").test(logical_date=END + timedelta(hours=1))
     assert run.state == "success"
+    assert _task_instances(run)[("sla", -1)][0] == "success"  # breaches recorded after clustering
     total, _, _, counts = radar["leads"] = _leads_snapshot(radar["db"])
     assert total > 0 and counts["relevant"] > 0 and counts["posts_in_leads"] > 0
 

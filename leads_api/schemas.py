@@ -1,11 +1,12 @@
 """What the API shows: public models, so storage fields never leak by accident."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from core.models import EnrichedPost, Lead, LeadEvent, LeadStatus, User
 from core.triage import REJECT_REASONS
@@ -54,12 +55,20 @@ class LeadPublic(BaseModel):
     confirmed: list[str] = Field([], description="fields an analyst decided; the clusterer keeps them")
 
     @classmethod
+    @functools.cache
+    def _lead_fields(cls) -> tuple[str, ...]:
+        """The lead's attributes this model shows (read once: `cls.model_fields` is slow to
+        reach, and the queue serializes hundreds of leads a second)."""
+        return tuple(k for k in cls.model_fields if k in Lead.__dataclass_fields__)
+
+    @classmethod
     def of(cls, lead: Lead, now: datetime | None = None) -> "LeadPublic":
         from core.models import utcnow
         from core.sla import seconds_left
         now = now or utcnow()
         live = lead.claim_expires_at is not None and lead.claim_expires_at > now
-        fields = {k: v for k, v in lead.__dict__.items() if k in cls.model_fields}
+        attrs = lead.__dict__
+        fields = {k: attrs[k] for k in cls._lead_fields()}
         return cls(**{**fields, "priority_parts": PriorityPartsPublic(**lead.priority_parts.__dict__),
                       "sla_seconds_left": seconds_left(lead, now),
                       "claimed_by": lead.claimed_by if live else None,
@@ -257,7 +266,7 @@ class UserPublic(BaseModel):
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+    username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     role: Literal["analyst", "supervisor", "admin", "integration"]
     password: Annotated[str, StringConstraints(min_length=10, max_length=1000)] | None = None
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
@@ -275,3 +284,126 @@ class Health(BaseModel):
     status: str
     database: str
     leads: int
+
+
+# --- work orders -------------------------------------------------------------------------------
+
+class EvidencePublic(BaseModel):
+    post_id: str
+    platform: str
+    url: str
+    title: str | None
+    text: str
+    published_at: str
+    likes: int
+    comments: int
+    shares: int
+    views: int
+    media: list[str]
+    content_hash: str
+
+
+class WorkOrderPublic(BaseModel):
+    id: str
+    lead_id: str
+    status: str
+    delivery: str = Field(description="pending | delivered | dead (an analyst may retry a dead order)")
+    target: str
+    title: str
+    description: str
+    category: str | None
+    item: str | None
+    item_name: str | None
+    unit: str | None
+    urgent: bool
+    dispatch_minutes: int | None
+    resolution_hours: int | None
+    due_at: datetime | None
+    district: str | None
+    street: str | None
+    community: str | None
+    address: str | None
+    lat: float | None
+    lon: float | None
+    evidence: list[EvidencePublic]
+    evidence_hash: str
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    attempts: int
+    remote_id: str | None
+    status_at: datetime | None
+    status_reason: str | None
+    sends: int
+    last_error: str | None
+
+    @classmethod
+    def of(cls, o) -> "WorkOrderPublic":
+        from dataclasses import asdict
+        return cls(id=o.id, lead_id=o.lead_id, status=o.status.value, delivery=o.delivery.value, target=o.target,
+                   title=o.title, description=o.description, category=o.category, item=o.item, item_name=o.item_name,
+                   unit=o.unit, urgent=o.urgent, dispatch_minutes=o.dispatch_minutes,
+                   resolution_hours=o.resolution_hours, due_at=o.due_at, **asdict(o.place),
+                   evidence=[EvidencePublic(**{**asdict(e), "media": list(e.media)}) for e in o.evidence],
+                   evidence_hash=o.evidence_hash, created_at=o.created_at, created_by=o.created_by,
+                   updated_at=o.updated_at, attempts=o.attempts, remote_id=o.remote_id, status_at=o.status_at,
+                   status_reason=o.status_reason, sends=o.sends, last_error=o.last_error)
+
+
+class StatusUpdatePublic(BaseModel):
+    status: str
+    at: datetime
+    update_id: str
+    source: str
+    reason: str | None
+    unit: str | None
+    applied: bool
+
+
+class WorkOrderDetail(WorkOrderPublic):
+    leads: list[str]
+    updates: list[StatusUpdatePublic]
+
+
+class WorkOrderPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[WorkOrderPublic]
+
+
+class ChangesPage(BaseModel):
+    cursor: str = Field(description="opaque; send it back to read what changed since")
+    items: list[WorkOrderPublic]
+
+
+class DispatchRequest(ActionBase):
+    pass
+
+
+class ResendRequest(ActionBase):
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class DispatchResponse(BaseModel):
+    lead: LeadPublic
+    order: WorkOrderPublic
+
+
+class StatusCallback(BaseModel):
+    """A status answer from the work-order system (signed webhook callback or a pull integration)."""
+
+    model_config = ConfigDict(extra="ignore")
+    order_id: Annotated[str, StringConstraints(pattern=r"^WO[0-9A-F]{14}$")] | None = None
+    remote_id: Annotated[str, StringConstraints(max_length=100)] | None = None
+    status: Literal["accepted", "in_progress", "resolved", "closed", "returned", "reopened"]
+    at: AwareDatetime
+    update_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    unit: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class StatusAck(BaseModel):
+    order_id: str
+    applied: bool
+    status: str

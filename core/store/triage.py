@@ -201,12 +201,15 @@ class TriageRepository(Repository):
     # --- SLA breaches ---------------------------------------------------------------------------
 
     def record_breaches(self, now: datetime) -> int:
-        """Record every open lead past its dispatch deadline (once per lead); returns how many
-        were new."""
+        """Record every lead past its dispatch deadline (once per lead): open ones past it now
+        and dispatched ones that went out late; returns how many were new."""
         L = t.leads
         B = t.sla_breaches
+        # open and past due now, or dispatched after the deadline (however briefly it was late)
+        late = or_(and_(L.c.status.in_(OPEN), L.c.sla_due_at < now),
+                   and_(L.c.dispatched_at.is_not(None), L.c.dispatched_at > L.c.sla_due_at))
         q = (select(L.c.id, L.c.sla_due_at, L.c.status, L.c.category, L.c.district, L.c.urgent, L.c.claimed_by)
-             .where(L.c.status.in_(OPEN), L.c.sla_due_at < now, ~exists(select(B.c.lead_id).where(B.c.lead_id == L.c.id))))
+             .where(late, ~exists(select(B.c.lead_id).where(B.c.lead_id == L.c.id))))
         with self.db.begin() as conn:
             rows = [{"lead_id": r.id, "due_at": r.sla_due_at, "recorded_at": now, "status": r.status,
                      "category": r.category, "district": r.district, "urgent": r.urgent, "claimed_by": r.claimed_by}

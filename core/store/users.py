@@ -2,6 +2,7 @@
 what leaves is a `User`."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -13,6 +14,7 @@ from core.store.db import Repository
 from core.store.errors import StoreError
 
 ROLES = ("analyst", "supervisor", "admin", "integration")
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class UserExists(StoreError):
@@ -43,8 +45,8 @@ class UserRepository(Repository):
             districts: tuple[str, ...] = ()) -> User:
         if role not in ROLES:
             raise StoreError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-        if not username or len(username) > 64 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
-            raise StoreError("a username is 1-64 letters, digits, '.', '-' or '_'")
+        if not USERNAME.fullmatch(username or ""):
+            raise StoreError("a username is 1-64 ASCII letters, digits, '.', '-' or '_', starting with a letter or digit")
         if role == "analyst" and not districts:
             raise StoreError("an analyst works for one or more districts: name them")
         if password is not None:
@@ -86,10 +88,13 @@ class UserRepository(Repository):
         return self.get(username)
 
     def set_password(self, username: str, password: str) -> None:
+        """A new password; the user's open web sessions end (whoever knew the old one is out)."""
         security.check_strength(password, username)
+        user = self.get(username)
         with self.db.begin() as conn:
-            conn.execute(update(t.users).where(t.users.c.username == username).values(
+            conn.execute(update(t.users).where(t.users.c.id == user.id).values(
                 password_hash=security.hash_secret(password), failed_logins=0, locked_until=None))
+            conn.execute(delete(t.web_sessions).where(t.web_sessions.c.user_id == user.id))
 
     def authenticate(self, username: str, password: str, *, max_failures: int, lockout: timedelta,
                      now: datetime | None = None) -> User | None:

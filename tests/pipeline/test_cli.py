@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -45,25 +46,32 @@ def test_demo_once_prints_a_summary_with_leads(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_serves_leads_and_stops_on_interrupt(tmp_path):
+def test_demo_serves_the_desk_with_a_demo_account_and_stops_on_interrupt(tmp_path):
     port = free_port()
     proc = subprocess.Popen(RADAR + ["demo", "--posts", "300", "--port", str(port)], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, env=env_for(tmp_path), cwd=REPO)
     try:
         line = proc.stdout.readline()
-        assert f"http://127.0.0.1:{port}/leads" in line
+        assert f"http://127.0.0.1:{port}/desk" in line
+        account = proc.stdout.readline()
+        match = re.search(r"log in as (\S+) \(analyst\) with password (\S+)", account)
+        assert match, account
         deadline = time.monotonic() + 30
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
         while True:
             try:
-                resp = httpx.get(f"http://127.0.0.1:{port}/leads", timeout=2)
+                resp = client.post("/auth/login", json={"username": match[1], "password": match[2]})
                 break
             except httpx.TransportError:
-                assert time.monotonic() < deadline, "API never answered"
+                assert time.monotonic() < deadline, "the desk never answered"
                 time.sleep(0.2)
-        body = resp.json()
-        assert resp.status_code == 200 and body["total"] > 0
-        lead = httpx.get(f"http://127.0.0.1:{port}/leads/{body['items'][0]['id']}").json()
+        assert resp.status_code == 200, resp.text
+        body = client.get("/leads").json()
+        assert body["total"] > 0
+        lead = client.get(f"/leads/{body['items'][0]['id']}").json()
         assert len(lead["posts"]) >= 2
+        page = client.get("/desk")
+        assert page.status_code == 200 and body["items"][0]["id"] in page.text
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0

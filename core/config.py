@@ -5,6 +5,7 @@ problem as (file, key path, what was expected), which `radar config check` print
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -414,6 +415,119 @@ class RadarConfig(Strict):
         return value
 
 
+# --- delivery.yaml: where work orders go (optional file) ------------------------------------
+
+# Secrets never sit in the YAML: these keys NAME environment variables. Upper case only, so a
+# pasted secret (base64, whsec_..., a hex key) cannot pass for a name.
+ENV_NAME = r"^[A-Z][A-Z0-9_]*$"
+TARGET_NAME = r"^[a-z][a-z0-9_]*$"
+
+
+def _env_name(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(ENV_NAME, value):
+        # Never echo the value: it is most likely the secret itself.
+        raise ValueError("must be the NAME of an environment variable (upper case, e.g. "
+                         "RADAR_WO_API_KEY), never the secret itself")
+    return value
+
+
+class DeliveryTarget(Strict):
+    """One receiver of work orders: an Open311 GeoReport v2 server, a signed-webhook endpoint,
+    or `pull` (the integration reads the change feed). Retry and breaker settings are read by
+    the delivery worker, per target."""
+
+    kind: Literal["open311", "webhook", "pull"]
+    url: str | None = Field(None, description="open311: the base, e.g. http://host/open311/v2/; "
+                            "webhook: the URL orders are POSTed to; pull: none")
+    api_key_env: str | None = Field(None, description="open311: environment variable holding the api_key")
+    secret_env: str | None = Field(None, description="webhook: environment variable holding the "
+                                   "Standard Webhooks secret (whsec_<base64>)")
+    jurisdiction_id: str | None = Field(None, description="open311: sent when the server serves several")
+    timeout_seconds: float = Field(10, gt=0)
+    token_mode_poll_seconds: float = Field(30, gt=0, description="open311: how often a token answer "
+                                           "is looked up until it names a service_request_id")
+    max_attempts: int = Field(12, ge=1, description="tries before the order is dead-lettered")
+    backoff_base_seconds: float = Field(2, gt=0)
+    backoff_max_seconds: float = Field(300, gt=0)
+    breaker_failures: int = Field(5, ge=1, description="failures in a row that open the circuit breaker")
+    breaker_open_seconds: float = Field(30, gt=0, description="how long an open breaker holds sends back")
+    rate_per_second: float | None = Field(None, gt=0, description="cap on sends per second (none: no cap)")
+
+    @field_validator("api_key_env", "secret_env")
+    @classmethod
+    def _env_names(cls, value: str | None) -> str | None:
+        return _env_name(value)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> "DeliveryTarget":
+        if self.backoff_max_seconds < self.backoff_base_seconds:
+            raise ValueError("backoff_max_seconds must be >= backoff_base_seconds")
+        return self
+
+
+class DeliveryRoute(Strict):
+    """Send the orders of one unit (its name as routing resolved it) or one district (a gazetteer
+    district name) to a target."""
+
+    unit: str | None = None
+    district: str | None = None
+    target: str
+
+    @model_validator(mode="after")
+    def _one_key(self) -> "DeliveryRoute":
+        if (self.unit is None) == (self.district is None):
+            raise ValueError("a route names exactly one of unit or district")
+        return self
+
+
+class DeliveryFile(Strict):
+    """config/delivery.yaml. Absent file: no targets, delivery disabled."""
+
+    targets: dict[str, DeliveryTarget] = Field(default_factory=dict)
+    default: str | None = Field(None, description="the target of an order no route matches")
+    routes: list[DeliveryRoute] = Field(default_factory=list, description="unit routes win over "
+                                        "district routes; within each, the first listed wins")
+    callback_secret_env: str | None = Field(None, description="environment variable holding the "
+                                            "secret status callbacks are signed with")
+    # The standardwebhooks library refuses anything older than 5 minutes whatever we say, so a
+    # longer window would be a promise the receiver cannot keep.
+    callback_max_age_seconds: int = Field(300, ge=1, le=300, description="replay window of status "
+                                          "callbacks (webhook-timestamp)")
+
+    @field_validator("callback_secret_env")
+    @classmethod
+    def _env_names(cls, value: str | None) -> str | None:
+        return _env_name(value)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.targets) and self.default is not None
+
+    def target_for(self, unit: str | None, district: str | None) -> str:
+        return target_for(self, unit, district)
+
+
+def target_for(delivery: DeliveryFile, unit: str | None, district: str | None) -> str:
+    """The target an order goes to: the first route naming its unit, else the first naming its
+    district, else the default. LookupError when delivery is not configured."""
+    for route in delivery.routes:
+        if route.unit is not None and route.unit == unit:
+            return route.target
+    for route in delivery.routes:
+        if route.district is not None and route.district == district:
+            return route.target
+    if delivery.default is None:
+        raise LookupError("no delivery target: config/delivery.yaml is absent or has no default")
+    return delivery.default
+
+
 # --- the whole config -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -447,6 +561,7 @@ class Config:
     gazetteer: Gazetteer
 
     watchlists: Watchlists = Watchlists()
+    delivery: DeliveryFile = DeliveryFile()
 
     @property
     def categories(self) -> tuple[CatalogueCategory, ...]:
@@ -511,6 +626,8 @@ def _validate(model: type[BaseModel], path: Path, problems: list[ConfigProblem])
             msg = err["msg"].removeprefix("Value error, ")
             expected = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(
                 err.get("input"), (dict, list)) else ""
+            if err["loc"] and str(err["loc"][-1]).endswith("_env"):
+                expected = ""  # an *_env key that fails may hold the secret itself: never echo it
             problems.append(ConfigProblem(str(path), _key_path(err["loc"]), msg + expected))
         return None
 
@@ -535,10 +652,15 @@ def load_config(directory: Path) -> Config:
             problems += _check_watchlists(watchlists, gazetteer, platforms, directory / "watchlists.yaml")
     if catalogue is not None:
         problems += _cross_references(directory, catalogue, duties, implementation, gazetteer)
+    delivery = DeliveryFile()
+    if (directory / "delivery.yaml").exists():  # optional: no file, no delivery targets
+        delivery = _validate(DeliveryFile, directory / "delivery.yaml", problems)
+        if delivery is not None:
+            problems += _check_delivery(delivery, gazetteer, directory / "delivery.yaml")
     if problems:
         raise ConfigError(problems)
     return Config(directory, radar, tuple(platforms.platforms), relevance, catalogue, duties,
-                  implementation, gazetteer, watchlists)
+                  implementation, gazetteer, watchlists, delivery)
 
 
 def _check_watchlists(w: Watchlists, gaz: Gazetteer, platforms: PlatformsFile | None,
@@ -556,6 +678,40 @@ def _check_watchlists(w: Watchlists, gaz: Gazetteer, platforms: PlatformsFile | 
             out.append(ConfigProblem(str(path), f"keywords.streets[{i}]", f"'{name}' is not a gazetteer street"))
     # Accounts of platforms absent from platforms.yaml are not an error: a deployment may
     # trim the registry without editing the watchlist; they simply generate no query.
+    return out
+
+
+def _check_delivery(d: DeliveryFile, gaz: Gazetteer | None, path: Path) -> list[ConfigProblem]:
+    """Every name a route or the default uses is a defined target, each target has what its
+    kind needs, and district routes name gazetteer districts (the name an order's place holds)."""
+    out: list[ConfigProblem] = []
+
+    def problem(key: str, message: str) -> None:
+        out.append(ConfigProblem(str(path), key, message))
+
+    needs = {"open311": ("url", "api_key_env"), "webhook": ("url", "secret_env"), "pull": ()}
+    for name, target in d.targets.items():
+        if not re.fullmatch(TARGET_NAME, name):
+            # The name also keys the worker's breaker and an Airflow pool.
+            problem(f"targets.{name}", "a target name is lower case letters, digits and _")
+        for key in needs[target.kind]:
+            if getattr(target, key) is None:
+                problem(f"targets.{name}.{key}", f"{target.kind} targets need {key}")
+        if target.kind == "pull" and target.url is not None:
+            problem(f"targets.{name}.url", "a pull target has no url: the integration reads the change feed")
+    known = ", ".join(sorted(d.targets)) or "none defined"
+    if d.default is not None and d.default not in d.targets:
+        problem("default", f"unknown target '{d.default}' (targets: {known})")
+    if d.default is None and d.targets:
+        problem("default", "needed when targets are defined: where an order no route matches goes")
+    districts = {x.name for x in gaz.districts} if gaz is not None else None
+    aliases = {a: x.name for x in gaz.districts for a in x.aliases} if gaz is not None else {}
+    for i, route in enumerate(d.routes):
+        if route.target not in d.targets:
+            problem(f"routes[{i}].target", f"unknown target '{route.target}' (targets: {known})")
+        if districts is not None and route.district is not None and route.district not in districts:
+            hint = f"; write its full name '{aliases[route.district]}'" if route.district in aliases else ""
+            problem(f"routes[{i}].district", f"'{route.district}' is not a gazetteer district{hint}")
     return out
 
 

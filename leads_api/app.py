@@ -14,6 +14,7 @@ from starlette_csrf import CSRFMiddleware
 
 from core.config import Config
 from core.store import LeadNotFound, Store
+from core.store.orders import OrderNotFound
 from core import triage
 from leads_api.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, LoginThrottle, TokenCache
 from leads_api.desk import BadValue, Desk, StaleVersion
@@ -61,7 +62,7 @@ def create_app(store: Store, config: Config, *, secret: str | None = None) -> Fa
     # callers (no cookie) are not exposed to CSRF.
     app.add_middleware(CSRFMiddleware, secret=secret or secrets.token_urlsafe(32),
                        sensitive_cookies={SESSION_COOKIE}, cookie_name=CSRF_COOKIE, header_name=CSRF_HEADER,
-                       cookie_samesite="strict", exempt_urls=[re.compile(r"^/auth/login$")])
+                       cookie_samesite="strict", exempt_urls=[re.compile(r"^/auth/login$"), re.compile(r"^/integrations/")])
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -102,6 +103,10 @@ def create_app(store: Store, config: Config, *, secret: str | None = None) -> Fa
     async def invalid_action(_: Request, exc: triage.InvalidAction) -> JSONResponse:
         return _error(422, str(exc), "invalid_action")
 
+    @app.exception_handler(OrderNotFound)
+    async def order_not_found(_: Request, exc: OrderNotFound) -> JSONResponse:
+        return _error(404, f"no work order with id {exc}", "not_found")
+
     @app.exception_handler(BadValue)
     async def bad_value(_: Request, exc: BadValue) -> JSONResponse:
         return _error(422, "invalid request parameters", "invalid_request",
@@ -111,8 +116,9 @@ def create_app(store: Store, config: Config, *, secret: str | None = None) -> Fa
     def healthz() -> Health:
         return Health(status="ok", database=store.backend, leads=store.reports.counts()["leads"])
 
-    from leads_api.routes import account, leads
+    from leads_api.routes import account, leads, orders
     app.include_router(leads.router)
+    app.include_router(orders.router)
     app.include_router(account.router)
     from leads_api import web
     app.include_router(web.router)

@@ -14,6 +14,7 @@ from datetime import datetime
 from core import sla, triage
 from core.config import Config
 from core.models import EnrichedPost, Lead, LeadEvent, LeadStatus, TriageLabel, utcnow
+from core.orders import OrderStatus, Place, WorkOrder, build_order, order_id_for, same_place
 from core.store import ConcurrencyError, LeadNotFound, Store
 from core.triage import Actor, Correction, InvalidAction, Outcome
 
@@ -59,6 +60,7 @@ class Desk:
         self.store = store
         self.config = config
         self.items = {item.id: cat.name for cat in config.catalogue.categories for item in cat.items}
+        self.item_names = {item.id: item.name for cat in config.catalogue.categories for item in cat.items}
         self.categories = {cat.name for cat in config.catalogue.categories}
         self.districts = {d.name for d in config.gazetteer.districts}
         self.model_version = model_version(config)
@@ -181,6 +183,102 @@ class Desk:
             uow.triage.keep_apart(lead.id, new_id, actor.username, now)
             uow.triage.forget_profiles([lead.id])
         return self.store.leads.get(lead.id), self.store.leads.get(new_id)
+
+    def dispatch(self, actor: Actor, lead_id: str, version: int | None, *, note: str | None = None,
+                 now: datetime | None = None) -> tuple[Lead, WorkOrder]:
+        """Verified → dispatched, with its work order filed in the same unit of work (the order
+        row is the outbox row). A lead about the same place and item as an open order joins
+        that order instead of filing a second one. Returns (the lead, its order)."""
+        now = now or utcnow()
+        lead = self._at_version(actor, lead_id, version)
+        triage.check(lead, "dispatch", actor, now)
+        posts = self.store.leads.posts(lead_id)
+        item_name = self.item_names.get(lead.item or "")
+        draft = build_order("", lead, posts, target="", actor=actor.username, now=now, item_name=item_name)
+        twin = next((o for o in (self.store.orders.open_for_item(lead.item, lead.district) if lead.item else [])
+                     if o.lead_id != lead.id and same_place(o, draft.place)), None)
+        with self.store.unit_of_work() as uow:
+            if twin is not None:
+                out = triage.dispatch(lead, actor, now, note=note, order=twin.id, linked=True)
+                self._write(uow, out, lead, version)
+                uow.orders.link(lead.id, twin.id, actor.username, now)
+                order = twin
+            else:
+                n = uow.orders.count_for_lead(lead.id) + 1
+                order = replace(draft, id=order_id_for(lead.id, n), target=self.target_for(lead.unit, lead.district))
+                out = triage.dispatch(lead, actor, now, note=note, order=order.id, target=order.target)
+                self._write(uow, out, lead, version)
+                uow.orders.create(order, now)
+        return self.store.leads.get(lead_id), self.store.orders.get(order.id)
+
+    def resend(self, actor: Actor, lead_id: str, version: int | None, unit: str, *, note: str | None = None,
+               now: datetime | None = None) -> tuple[Lead, WorkOrder]:
+        """A returned (or resolved-but-still-reported) order goes out again: to the unit the
+        analyst confirms, as the same order sent once more. The returned pair is kept as a
+        routing label."""
+        now = now or utcnow()
+        lead = self._at_version(actor, lead_id, version)
+        order = self.store.orders.for_lead(lead_id)
+        if order is None or order.lead_id != lead_id:
+            raise InvalidAction(f"lead {lead_id} has no order of its own to send again")
+        if order.status not in (OrderStatus.RETURNED, OrderStatus.RESOLVED, OrderStatus.REOPENED):
+            raise triage.InvalidTransition(f"order {order.id} is {order.status.value}: only a returned, "
+                                           "resolved or reopened order is sent again")
+        triage.check(lead, "note", actor, now)
+        if lead.locked_by_other(actor.username, now):
+            raise triage.LockHeld(lead)
+        after = replace(lead, unit=unit, status=LeadStatus.DISPATCHED, review_reason=None, dispatched_at=now,
+                        confirmed=tuple(sorted(set(lead.confirmed) | {"unit"})))
+        event = LeadEvent(lead.id, "order_resent", actor.username, now,
+                          {"before": triage.snapshot(lead), "after": triage.snapshot(after), "order": order.id,
+                           "returned_by": order.unit, "reason": order.status_reason,
+                           **({"note": note} if note else {})})
+        label = TriageLabel(lead.id, "returned", lead.title, {"unit": order.unit, "item": lead.item},
+                            {"unit": unit, "item": lead.item, "reason": order.status_reason},
+                            actor.username, now, self.model_version)
+        with self.store.unit_of_work() as uow:
+            try:
+                uow.leads.update_many([(after, lead.version, event, ())])
+            except ConcurrencyError:
+                raise self._stale(lead_id, version if version is not None else lead.version) from None
+            uow.triage.add_labels([label])
+            sent = uow.orders.resend(order, now, unit=unit, target=self.target_for(unit, lead.district),
+                                     actor=actor.username)
+        return self.store.leads.get(lead_id), sent
+
+    def reroute_suggestions(self, lead: Lead, order: WorkOrder | None, limit: int = 5) -> list[str]:
+        """Units a returned order could go to, best first: the unit the receiver named, then
+        the duty list's units for the lead's item and place (street, district, city level),
+        never the unit that returned it."""
+        from enrichment.routing import Router
+        returned_by = order.unit if order else lead.unit
+        hints = [u.unit for u in (self.store.orders.updates(order.id) if order else [])
+                 if u.status == OrderStatus.RETURNED and u.unit]
+        router = Router(self.config)
+        candidates = hints[::-1]
+        for street in (lead.street, None):
+            for district in (lead.district, None):
+                route = router.route(lead.item, lead.category, district, street, lead.urgent)
+                candidates.append(route.unit)
+        for rule in self.config.duties.rules:
+            if rule.item == lead.item and rule.district in (None, lead.district):
+                candidates.append(router.route(rule.item, lead.category, rule.district or lead.district,
+                                               rule.street or lead.street, lead.urgent).unit)
+        out: list[str] = []
+        for unit in candidates:
+            if unit and unit != returned_by and unit not in out:
+                out.append(unit)
+        return out[:limit]
+
+    def target_for(self, unit: str | None, district: str | None) -> str:
+        from core.config import target_for
+        return target_for(self.config.delivery, unit, district)
+
+    def _write(self, uow, out: Outcome, lead: Lead, version: int | None) -> None:
+        try:
+            uow.leads.update_many([(out.lead, lead.version, out.event, ())])
+        except ConcurrencyError:
+            raise self._stale(lead.id, version if version is not None else lead.version) from None
 
     def bulk(self, actor: Actor, action: str, items: Sequence[tuple[str, int | None]], *,
              reason: str | None = None, note: str | None = None) -> list[BulkResult]:

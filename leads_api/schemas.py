@@ -175,6 +175,7 @@ class CorrectionFields(ActionBase):
 
 class VerifyRequest(CorrectionFields):
     unit: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    dispatch: bool = Field(False, description="verify and dispatch in one step: the work order is filed at once")
 
 
 class RecategorizeRequest(CorrectionFields):

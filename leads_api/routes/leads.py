@@ -94,8 +94,10 @@ def release(lead_id: LeadIdPath, body: ActionBase, p: Annotated[Principal, Depen
 def verify(lead_id: LeadIdPath, body: VerifyRequest, p: Annotated[Principal, Depends(current)],
            desk: Desk = Depends(desk_of)):
     """A real, actionable problem: category, item, unit and deadlines confirmed as given (or as they are)."""
-    return LeadPublic.of(desk.act(p.actor, lead_id, body.version, "verify", note=body.note,
-                                  correction=_correction(body)))
+    lead = desk.act(p.actor, lead_id, body.version, "verify", note=body.note, correction=_correction(body))
+    if body.dispatch:
+        lead, _ = desk.dispatch(p.actor, lead_id, lead.version)
+    return LeadPublic.of(lead)
 
 
 @router.post("/leads/{lead_id}/reject", response_model=LeadPublic, responses=ACTION_ERRORS)

@@ -143,20 +143,26 @@ def demo(
     summary, _, _ = run_with_progress(
         lambda cb: run_demo_pass(store, config, settings, seed=seed, posts=posts, end=demo_end(), on_stage=cb),
         names)
-    if once:
-        sys.stdout.flush()
-        print(json.dumps(summary.as_dict()))
-        store.close()
-        return
-    import uvicorn
-    from leads_api.app import create_app
-    from pipeline.demo import demo_accounts
-    err.print(json.dumps(summary.as_dict()))
-    print(f"Civic Radar demo: the analyst desk at http://{host}:{port}/desk   "
-          f"(API docs: http://{host}:{port}/docs)", flush=True)
-    for account in demo_accounts(store, config):
-        print(f"  log in as {account.username} ({account.role}) with password {account.password}", flush=True)
-    uvicorn.run(create_app(store, config, secret=settings.web_secret()), host=host, port=port, log_level="warning")
+    from dataclasses import replace as _replace
+    from pipeline.demo import (deliver_demo_orders, demo_accounts, dispatch_demo_orders, reference_system,
+                               serve_with_delivery)
+    accounts = demo_accounts(store, config)
+    # the reference work-order system calls statuses back to the desk served below
+    with reference_system(config, callback_base=None if once else f"http://{host}:{port}") as (system, wired):
+        dispatch_demo_orders(store, wired, accounts[0].username)
+        summary = _replace(summary, orders=deliver_demo_orders(store, wired))
+        if once:
+            sys.stdout.flush()
+            print(json.dumps(summary.as_dict()))
+            store.close()
+            return
+        from leads_api.app import create_app
+        err.print(json.dumps(summary.as_dict()))
+        print(f"Civic Radar demo: the analyst desk at http://{host}:{port}/desk   "
+              f"(API docs: http://{host}:{port}/docs; work orders go to {system.url})", flush=True)
+        for account in accounts:
+            print(f"  log in as {account.username} ({account.role}) with password {account.password}", flush=True)
+        serve_with_delivery(create_app(store, wired, secret=settings.web_secret()), store, wired, host, port)
 
 
 def register_commands(app: typer.Typer, modules: list[str] = COMMAND_MODULES) -> None:

@@ -39,7 +39,8 @@ def test_demo_once_prints_a_summary_with_leads(tmp_path):
                          env=env_for(tmp_path), cwd=REPO, timeout=300)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
-    assert set(summary) == {"posts", "relevant", "leads", "seconds"}
+    assert set(summary) == {"posts", "relevant", "leads", "orders", "seconds"}
+    assert summary["orders"] > 0  # verified, dispatched and delivered to the reference work-order system
     assert summary["posts"] == 400 and 0 < summary["relevant"] < summary["posts"]
     assert summary["leads"] > 0
     assert (tmp_path / "home" / "demo.db").exists()
@@ -70,8 +71,11 @@ def test_demo_serves_the_desk_with_a_demo_account_and_stops_on_interrupt(tmp_pat
         assert body["total"] > 0
         lead = client.get(f"/leads/{body['items'][0]['id']}").json()
         assert len(lead["posts"]) >= 2
+        fresh = client.get("/leads", params={"status": "new"}).json()["items"][0]["id"]
         page = client.get("/desk")
-        assert page.status_code == 200 and body["items"][0]["id"] in page.text
+        assert page.status_code == 200 and fresh in page.text
+        orders = client.get("/work-orders").json()
+        assert orders["total"] > 0 and {o["delivery"] for o in orders["items"]} == {"delivered"}
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0

@@ -117,15 +117,20 @@ def reference_env(config: Config, system) -> dict[str, str]:
     return env
 
 
+def catalogue_services(config: Config) -> list[tuple[str, str, str]]:
+    """The catalogue's items as Open311 services: (service_code, service_name, group)."""
+    return [(item.id, item.name, cat.name) for cat in config.catalogue.categories for item in cat.items]
+
+
 @contextmanager
 def reference_system(config: Config, *, callback_base: str | None = None, speed: float | None = 20.0):
     """A reference work-order system for the demo, with fresh secrets put in this process's
     environment (the delivery targets and the callback endpoint read them there)."""
     import secrets as _secrets
     from delivery.reference import ReferenceWorkOrderSystem, new_secret
-    services = [(item.id, item.name, cat.name) for cat in config.catalogue.categories for item in cat.items]
     with ReferenceWorkOrderSystem(port=0, api_key=_secrets.token_urlsafe(16), webhook_secret=new_secret(),
-                                  callback_base=callback_base, callback_secret=new_secret(), services=services,
+                                  callback_base=callback_base, callback_secret=new_secret(),
+                                  services=catalogue_services(config),
                                   speed=speed) as system:
         wired = reference_config(config, system)
         os.environ.update(reference_env(wired, system))

@@ -22,7 +22,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 from xml.etree.ElementTree import Element, ParseError
 
@@ -201,8 +201,11 @@ class Open311Target(HttpTarget):
                 remote_to_order: RemoteToOrder | None = None) -> list[StatusUpdate]:
         if remote_to_order is None:
             raise TypeError("Open311 updates need remote_to_order: the receiver names its own ids")
+        # W3C times have whole seconds: round the end up, or an update in the window's last
+        # second is left out (repeats from the overlap are deduplicated by update id)
+        end = until if until.microsecond == 0 else until.replace(microsecond=0) + timedelta(seconds=1)
         response = self.request("GET", "servicerequestupdates.json",
-                                params=self._params(start_date=_w3c(since), end_date=_w3c(until)))
+                                params=self._params(start_date=_w3c(since), end_date=_w3c(end)))
         out = []
         for r in self._records(response, "GET servicerequestupdates"):
             update = self._update(r, remote_to_order)

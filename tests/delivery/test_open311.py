@@ -284,7 +284,13 @@ def _status(status, content=b"", **headers):
     return lambda request: httpx.Response(status, content=content, headers=headers)
 
 
-SOON = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+def _soon(request):
+    # the HTTP-date is made when the request is answered, not at import: the suite may run
+    # for minutes between the two
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    return httpx.Response(429, headers={"retry-after": soon})
+
+
 ENTITY_BOMB = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
                b"<service_requests><request><service_request_id>&b;</service_request_id></request></service_requests>")
 
@@ -301,7 +307,7 @@ ENTITY_BOMB = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENT
     (_status(408), Unavailable, None),
     (_status(409), Unavailable, None),  # Idempotency-Key: the first attempt is still in progress
     (_status(429, **{"retry-after": "7"}), RateLimited, 7.0),
-    (_status(429, **{"retry-after": SOON}), RateLimited, 120.0),
+    (_soon, RateLimited, 120.0),
     (_status(429), RateLimited, None),
     (_status(503, **{"retry-after": "30"}), RateLimited, 30.0),
     (_status(400, b'[{"code":400,"description":"service_code SZ001 was not found"}]'), Rejected, None),

@@ -279,8 +279,25 @@ class ItemImplementation(Strict):
         return self
 
 
+class UrgencyModifiers(Strict):
+    """Words that change what an urgent signal means in its own clause."""
+
+    negators: list[str] = Field(default_factory=lambda: ["没有", "没", "无", "未", "并未", "不是", "不存在", "排除",
+                                                          "不会", "并非", "别"],
+                                description="just before a signal, in its clause: the hazard is denied")
+    negation_reach: int = Field(4, ge=1, le=12, description="characters before a signal a negator may stand")
+    hedges: list[str] = Field(default_factory=lambda: ["不太急", "不着急", "不急", "不算紧急", "不紧急", "有空再",
+                                                        "方便的时候", "不赶时间", "慢慢来"],
+                              description="the writer says it can wait: text signals alone no longer make it urgent")
+    resolved: list[str] = Field(default_factory=lambda: ["已修好", "已经修好", "已修复", "已经修复", "已恢复",
+                                                          "已经恢复", "恢复了", "已处理好", "已经处理好", "已解决",
+                                                          "已经解决", "已排除", "已经排除", "已救出", "已经救出"],
+                                description="after a signal, in its clause: the hazard is over")
+
+
 class ImplementationFile(Strict):
     process_types: dict[ProcessType, str]
+    urgency_modifiers: UrgencyModifiers = UrgencyModifiers()
     urgent_dispatch_minutes: int = Field(30, ge=1)
     general_dispatch_minutes: int = Field(120, ge=1, description="SLA of a lead with no item or category rule")
     category_dispatch_minutes: dict[str, int] = Field(default_factory=dict, description=

@@ -169,3 +169,29 @@ def test_enrichment_round_trips_through_the_store(sqlite_store, enricher):
     e = enricher.enrich(post)
     sqlite_store.posts.save_enrichments([(post, e)])
     assert sqlite_store.posts.enriched([post.id])[0].enrichment == e
+
+
+@pytest.mark.parametrize("raw, urgent, reason", [
+    ("没有闻到煤气味，只是楼道灯不亮", False, "urgency:negated(煤气味 by 没有)"),
+    ("我家停电了，楼上也停电", True, "urgent:living(停电)"),
+    ("昨晚停电，现在已经恢复了", False, "urgency:resolved(停电 已经恢复)"),
+    ("未发现漏电，但电箱门坏了", False, "urgency:negated(漏电 by 未)"),
+    ("不是没有煤气味，是很浓的煤气味", True, "urgent:safety(煤气味)"),
+    ("有燃气味！大家注意，没有人受伤", True, "urgent:safety(燃气味)"),
+    # an urgent item stays urgent however calmly it is reported; the hedge is still a reason
+    ("小区停水两天了，不太急但希望尽快", True, "urgency:hedged(不太急)"),
+])
+def test_urgency_reads_negation_resolution_and_hedges(enricher, raw, urgent, reason):
+    a = enricher.analyse(raw)
+    assert a.urgency.urgent is urgent, a.urgency
+    assert any(r.startswith(reason) for r in a.urgency.reasons), a.urgency.reasons
+
+
+def test_a_hedge_takes_urgency_from_text_signals_alone(config):
+    judge = UrgencyJudge(config.implementation)
+    plain = judge.judge(normalize("路口大树倒了").text, None, relevant=True)
+    hedged = judge.judge(normalize("路口大树倒了，不过不着急，有空再处理").text, None, relevant=True)
+    assert plain.urgent and not hedged.urgent
+    assert "urgency:hedged(不着急,有空再)" in hedged.reasons
+    item = judge.judge(normalize("井盖丢失了，不着急").text, "JT003", relevant=True)
+    assert item.urgent and "urgent:item(JT003)" in item.reasons

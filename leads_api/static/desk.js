@@ -161,6 +161,7 @@
     } else if (where === "lead") {
       if (e.key === "c") done = submit("form-claim");
       else if (e.key === "v") done = submit("form-verify");
+      else if (e.key === "d") done = submit("form-dispatch");
       else if (e.key === "r") done = focus("reject-reason");
       else if (e.key === "e") done = submit("form-escalate");
       else if (e.key === "n") done = focus("note-text");

@@ -6,14 +6,17 @@ style) over the same `Desk` service as the JSON API.
     /desk/leads/{id}     the lead: evidence, map, timeline, similar leads, every action
     /desk/audit          who did what, within the user's districts
     /desk/supervisor     queue size, breaches, throughput, spikes and class cases (supervisors)
+    /desk/orders         work orders within the user's districts (delivery=dead: the dead letters)
+    /desk/orders/{id}    one order: status, delivery, evidence snapshot, history; retry when dead
 """
 from fastapi import APIRouter
 
-from leads_api.web import lead, queue, reports
+from leads_api.web import lead, orders, queue, reports
 
 router = APIRouter(include_in_schema=False)
 router.include_router(queue.router)
 router.include_router(reports.router)
 router.include_router(lead.router)
+router.include_router(orders.router)
 
 __all__ = ["router"]

@@ -29,7 +29,7 @@ ROLE_LABELS = {Role.ANALYST.value: "分析员", Role.SUPERVISOR.value: "主管",
 ACTION_LABELS = {
     "claim": "认领", "release": "释放", "verify": "核实", "reject": "驳回", "recategorize": "改分类",
     "reroute": "改派", "escalate": "升级紧急", "note": "备注", "reopen": "重新打开", "merge": "合并",
-    "split": "拆分", "dispatch": "派单",
+    "split": "拆分", "dispatch": "派单", "resend": "改派并重新派单", "retry": "重新投递",
 }
 EVENT_LABELS = {
     "created": "线索生成", "posts_added": "新帖加入", "rescored": "重新评分", "status_changed": "状态变更",
@@ -37,7 +37,14 @@ EVENT_LABELS = {
     "verified": "核实", "rejected": "驳回", "recategorized": "改分类", "rerouted": "改派", "escalated": "升级紧急",
     "noted": "备注", "reopened": "重新打开", "dispatched": "派单", "merged": "并入其他线索",
     "merged_in": "合并", "split": "拆分", "split_from": "拆分而来", "returned_to_review": "退回审核",
+    "order_resent": "改派并重新派单", "order_dispatched": "工单已派单", "order_accepted": "工单已受理",
+    "order_in_progress": "工单处理中", "order_resolved": "工单已办结", "order_closed": "工单已关闭",
+    "order_returned": "工单被退回", "order_reopened": "工单重办",
 }
+ORDER_STATUS_LABELS = {"dispatched": "已派单", "accepted": "已受理", "in_progress": "处理中", "resolved": "已办结",
+                       "closed": "已关闭", "returned": "被退回", "reopened": "重办"}
+DELIVERY_LABELS = {"pending": "待投递", "delivered": "已送达", "dead": "投递失败"}
+SOURCE_LABELS = {"open311": "Open311", "webhook": "回调", "pull": "拉取"}
 FIELD_LABELS = {
     "status": "状态", "category": "分类", "item": "事项", "unit": "责任单位", "district": "区",
     "street": "街道", "urgent": "紧急", "dispatch_minutes": "派单时限(分)", "resolution_hours": "办结时限(时)",
@@ -118,15 +125,27 @@ def reason_label(code: str | None) -> str:
     return REJECT_REASONS.get(code, code) if code else "—"
 
 
+def order_status_label(status) -> str:
+    value = getattr(status, "value", status)
+    return ORDER_STATUS_LABELS.get(value, str(value))
+
+
+def delivery_label(state) -> str:
+    value = getattr(state, "value", state)
+    return DELIVERY_LABELS.get(value, str(value))
+
+
 def number(n) -> str:
     return f"{n:,}" if isinstance(n, int) else f"{n:.2f}"
 
 
 templates.env.filters.update(time=fmt_time, clock=fmt_clock, status_label=status_label, reason_label=reason_label,
-                             safe_url=safe_url, number=number)
+                             safe_url=safe_url, number=number, order_status_label=order_status_label,
+                             delivery_label=delivery_label)
 templates.env.globals.update(STATUS_LABELS=STATUS_LABELS, REJECT_REASONS=REJECT_REASONS, ROLE_LABELS=ROLE_LABELS,
                              ACTION_LABELS=ACTION_LABELS, EVENT_LABELS=EVENT_LABELS, FIELD_LABELS=FIELD_LABELS,
-                             ALLOWED=ALLOWED, sla_state=sla_state)
+                             ORDER_STATUS_LABELS=ORDER_STATUS_LABELS, DELIVERY_LABELS=DELIVERY_LABELS,
+                             SOURCE_LABELS=SOURCE_LABELS, ALLOWED=ALLOWED, sla_state=sla_state)
 
 
 # --- who is asking ---------------------------------------------------------------------------
@@ -171,8 +190,8 @@ def error_page(request: Request, status: int, title: str, message: str, p: Princ
     return render(request, "error.html", {"status": status, "title": title, "message": message}, status, p)
 
 
-def not_found(request: Request, p: Principal | None) -> Response:
-    return error_page(request, 404, "未找到", "线索不存在，或不在你的辖区内。", p)
+def not_found(request: Request, p: Principal | None, what: str = "线索") -> Response:
+    return error_page(request, 404, "未找到", f"{what}不存在，或不在你的辖区内。", p)
 
 
 def query_url(path: str, params: dict, **changes) -> str:

@@ -1,10 +1,15 @@
 """The lead page (evidence, map, timeline, similar leads) and every action on it, through
 `Desk` only. A success goes back to the lead (303, with a flash); a refusal renders the page as
 it is now with the reason: 409 stale / locked / not allowed from this status, 422 bad value,
-404 out of scope."""
+404 out of scope.
+
+Work orders: `dispatch` files the lead's order (or links it to an open one for the same place
+and item), the verify form's second button verifies and dispatches in one submit, `resend`
+sends a returned order again to the unit the analyst picks; the order panel is web/orders.py."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -12,22 +17,32 @@ from fastapi.responses import RedirectResponse, Response
 from core import sla, triage
 from core.models import Lead, LeadEvent, utcnow
 from core.store import LeadNotFound
+from core.store.errors import StoreError
 from core.triage import REJECT_REASONS, Correction
 from leads_api.desk import BadValue, StaleVersion
 from leads_api.web.charts import district_map
-from leads_api.web.common import (ACTION_LABELS, EVENT_LABELS, FIELD_LABELS, PROCESS_LABELS, fmt_clock, not_found,
-                                  reason_label, render, session_principal, status_label, to_login)
+from leads_api.web.common import (ACTION_LABELS, EVENT_LABELS, FIELD_LABELS, PROCESS_LABELS, SOURCE_LABELS, fmt_clock,
+                                  fmt_time, not_found, reason_label, render, session_principal, status_label, to_login)
+from leads_api.web.orders import ORDER_ID, order_view
 
 router = APIRouter(include_in_schema=False)
 
 LEAD_ID = re.compile(r"^L[0-9a-f]{12}$")
 ACTIONS = ("claim", "release", "verify", "reject", "recategorize", "reroute", "escalate", "note", "reopen",
-           "merge", "split")
+           "merge", "split", "dispatch", "resend")
 CORRECTS = {"verify": ("category", "item", "unit", "dispatch_minutes", "resolution_hours"),
             "recategorize": ("category", "item", "dispatch_minutes", "resolution_hours"),
             "reroute": ("unit", "district")}
 SHOWN = ("status", "category", "item", "unit", "district", "urgent", "dispatch_minutes", "resolution_hours",
          "claimed_by", "reject_reason")
+
+
+class PartlyDone(Exception):
+    """Verify-and-dispatch verified the lead but the dispatch was refused."""
+
+    def __init__(self, why: str):
+        self.why = why
+        super().__init__(why)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -82,9 +97,35 @@ def describe(e: LeadEvent, items: dict) -> dict:
         facts.append("更正：" + "、".join(FIELD_LABELS.get(k, k) for k in d["corrected"]))
     if isinstance(d.get("posts"), list):
         facts.append(f"帖子 {len(d['posts'])} 条")
+    facts += _order_facts(e.kind, d)
+    order = d.get("order") if isinstance(d.get("order"), str) and ORDER_ID.match(d["order"]) else None
     return {"kind": e.kind, "label": EVENT_LABELS.get(e.kind, e.kind), "actor": e.actor, "at": e.at,
-            "lead_id": e.lead_id, "changes": changes, "links": links, "facts": facts,
+            "lead_id": e.lead_id, "changes": changes, "links": links, "facts": facts, "order": order,
             "note": d.get("note") if isinstance(d.get("note"), str) else None}
+
+
+def _order_facts(kind: str, d: dict) -> list[str]:
+    """What a dispatch, a re-send or a work-order status event adds to the timeline."""
+    facts = []
+    if kind == "dispatched":
+        if d.get("linked"):
+            facts.append("并入同一地点同一事项的未办结工单")
+        elif isinstance(d.get("target"), str):
+            facts.append(f"投递目标：{d['target']}")
+    elif kind == "order_resent":
+        if isinstance(d.get("returned_by"), str):
+            facts.append(f"退回单位：{d['returned_by']}")
+    elif kind.startswith("order_"):  # the label names the status
+        if isinstance(d.get("unit"), str):
+            facts.append(f"对方建议单位：{d['unit']}")
+        if isinstance(d.get("source"), str):
+            facts.append(f"来源：{SOURCE_LABELS.get(d['source'], d['source'])}")
+        if isinstance(d.get("at"), str):
+            try:
+                facts.append(f"对方时间：{fmt_time(datetime.fromisoformat(d['at']))}")
+            except ValueError:
+                pass
+    return facts
 
 
 def lead_context(request: Request, p, lead: Lead, *, banner: dict | None = None, flash: dict | None = None) -> dict:
@@ -98,7 +139,14 @@ def lead_context(request: Request, p, lead: Lead, *, banner: dict | None = None,
     items = {item.id: item.name for cat in config.catalogue.categories for item in cat.items}
     spec = config.implementation.items.get(lead.item) if lead.item else None
     can = {a: lead.status in triage.ALLOWED[a] for a in triage.ALLOWED}
+    order = store.orders.for_lead(lead.id)
+    try:
+        target = desk.target_for(lead.unit, lead.district) if can["dispatch"] else None
+    except LookupError:
+        target = None
     return {
+        "ov": order_view(request, p, order, lead=lead, now=now, back=f"/desk/leads/{lead.id}") if order else None,
+        "target": target,
         "lead": lead, "posts": posts, "similar": similar,
         "events": [describe(e, items) for e in reversed(store.leads.events(lead.id))],
         "now": now, "banner": banner, "flash": flash, "can": can, "item_names": items,
@@ -119,6 +167,13 @@ def lead_context(request: Request, p, lead: Lead, *, banner: dict | None = None,
 def _flash(request: Request) -> dict | None:
     q = request.query_params
     done = q.get("done")
+    order = q.get("order") if ORDER_ID.match(q.get("order") or "") else None
+    if done in ("dispatch", "verify_dispatch", "resend", "retry") and order:
+        text = {"dispatch": f"已派单：工单 {order}", "verify_dispatch": f"已核实并派单：工单 {order}",
+                "resend": f"已改派并重新派单：工单 {order}", "retry": f"已重新投递：工单 {order} 回到待投递"}[done]
+        if done in ("dispatch", "verify_dispatch") and q.get("linked") == "1":
+            text += "（同一地点同一事项已有未办结工单，本线索已并入）"
+        return {"text": text, "link": None, "order": order}
     if done not in ACTIONS:
         return None
     flash = {"text": f"操作成功：{ACTION_LABELS[done]}", "link": None}
@@ -194,6 +249,15 @@ async def _apply(request: Request, p, lead_id: str, action: str) -> str:
         post_ids = [str(v) for v in form.getlist("post_ids")][:1000]
         _, new = desk.split(p.actor, lead_id, version, post_ids, note=note)
         return f"/desk/leads/{lead_id}?done=split&other={new.id}"
+    if action == "dispatch":
+        _, order = desk.dispatch(p.actor, lead_id, version, note=note)
+        return _dispatched(lead_id, "dispatch", order)
+    if action == "resend":
+        unit = (str(form.get("unit_other") or "").strip() or str(form.get("unit") or "").strip())[:200]
+        if not unit:
+            raise BadValue("unit", "choose a suggested unit or type one")
+        _, order = desk.resend(p.actor, lead_id, version, unit, note=note)
+        return f"/desk/leads/{lead_id}?done=resend&order={order.id}"
     lead = desk.lead(p.actor, lead_id)
     reason = str(form.get("reason") or "") or None
     if action == "reject" and reason not in REJECT_REASONS:
@@ -202,7 +266,29 @@ async def _apply(request: Request, p, lead_id: str, action: str) -> str:
                      reason=reason, force=form.get("force") == "1" and p.actor.may_break_locks)
     if not p.actor.sees(after):  # re-routed to a district outside the analyst's
         return "/desk"
+    if action == "verify" and form.get("then") == "dispatch":
+        try:
+            _, order = desk.dispatch(p.actor, lead_id, after.version)
+        except StaleVersion as exc:
+            raise PartlyDone(f"线索在核实后被他人更新（版本 {after.version} → {exc.current.version}），"
+                             "请刷新后再点「派单」") from None
+        except triage.LockHeld as exc:
+            raise PartlyDone(f"线索已被 {exc.lead.claimed_by} 认领，请等待其释放后派单") from None
+        except (triage.TriageError, StoreError, LookupError) as exc:
+            raise PartlyDone(_dispatch_problem(exc)) from None
+        return _dispatched(lead_id, "verify_dispatch", order)
     return f"/desk/leads/{lead_id}?done={action}"
+
+
+def _dispatched(lead_id: str, done: str, order) -> str:
+    linked = "&linked=1" if order.lead_id != lead_id else ""
+    return f"/desk/leads/{lead_id}?done={done}&order={order.id}{linked}"
+
+
+def _dispatch_problem(exc: Exception) -> str:
+    if isinstance(exc, LookupError):
+        return "没有可用的投递目标：config/delivery.yaml 缺失或没有 default"
+    return str(exc)
 
 
 @router.post("/desk/leads/{lead_id}/{action}")
@@ -232,11 +318,15 @@ async def act(request: Request, lead_id: str, action: str) -> Response:
         return _refused(request, p, lead_id, 409,
                         f"已被 {holder.claimed_by} 认领至 {fmt_clock(holder.claim_expires_at)}",
                         ["该线索正由他人审核；请等待其释放或锁定到期。"], "locked")
-    except triage.InvalidTransition:
+    except PartlyDone as exc:
+        return _refused(request, p, lead_id, 409, "已核实，但派单未完成", [exc.why], "partly")
+    except triage.InvalidTransition as exc:
         try:
             lead = desk.lead(p.actor, lead_id)
         except LeadNotFound:
             return not_found(request, p)
+        if action == "resend":
+            return _refused(request, p, lead, 409, "工单当前状态不能改派重发", [str(exc)], "transition")
         return _refused(request, p, lead, 409,
                         f"当前状态「{status_label(lead.status)}」不能执行「{ACTION_LABELS[action]}」", [], "transition")
     except triage.Forbidden as exc:
@@ -248,6 +338,12 @@ async def act(request: Request, lead_id: str, action: str) -> Response:
     except triage.InvalidAction as exc:
         return _refused(request, p, lead_id, 422, f"无法{ACTION_LABELS[action]}：参数无效",
                         [str(exc)], "invalid")
+    except LookupError as exc:
+        return _refused(request, p, lead_id, 409, f"无法{ACTION_LABELS[action]}：没有可用的投递目标",
+                        [_dispatch_problem(exc)], "no_target")
+    except StoreError as exc:  # the order changed under us (a status came back), or a live order exists
+        return _refused(request, p, lead_id, 409, f"无法{ACTION_LABELS[action]}：工单已被更新，请刷新后重试",
+                        [str(exc)], "stale")
 
 
 def _refused(request: Request, p, lead: Lead | str, status: int, title: str, lines: list[str], code: str,

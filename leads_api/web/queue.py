@@ -1,6 +1,7 @@
 """Logging in and out, and the queue (filters, sort, paging, bulk verify / reject)."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 
@@ -21,7 +22,14 @@ SORTS = {"priority": "优先级", "time_left": "剩余时间", "newest": "最新
 SLA_FILTERS = {"breached": "已超时", "due_soon": "30分钟内到期", "running": "计时中"}
 LOGIN_ERRORS = {401: "用户名或密码错误。", 423: "登录失败次数过多，账户已暂时锁定，请稍后再试。",
                 429: "该地址登录失败次数过多，请几分钟后再试。"}
-QUERY_KEYS = ("district", "category", "status", "urgent", "sla", "q", "sort", "page")
+QUERY_KEYS = ("district", "category", "status", "urgent", "sla", "flagged", "q", "sort", "page")
+
+
+def flagged_filter() -> bool:
+    """Whether the store's queue query can select the leads needing attention (a review reason:
+    a returned order, resolved but still reported, a rejected lead back in review). Until it
+    can, the queue marks those rows only: filtering a page in Python would miss the rest."""
+    return "flagged" in {f.name for f in dataclasses.fields(QueueQuery)}
 LEAD_REF = re.compile(r"^(L[0-9a-f]{12}):([0-9]{1,9})$")
 
 
@@ -85,6 +93,7 @@ def _filters(request: Request, districts: list[str], categories: list[str]) -> d
     return {"district": pick("district", districts), "category": pick("category", categories),
             "status": pick("status", ["all", *(s.value for s in LeadStatus)]),
             "urgent": pick("urgent", ["1", "0"]), "sla": pick("sla", SLA_FILTERS),
+            "flagged": pick("flagged", ["1"]) if flagged_filter() else "",
             "q": (q.get("q") or "").strip()[:100], "sort": pick("sort", SORTS) or "priority", "page": page}
 
 
@@ -94,12 +103,15 @@ def queue_context(request: Request, p, *, banner: dict | None = None) -> dict:
     districts = list(scope) if scope else [d.name for d in config.gazetteer.districts]
     categories = [c.name for c in config.catalogue.categories]
     f = _filters(request, districts, categories)
-    statuses = (tuple(s.value for s in LeadStatus) if f["status"] == "all"
+    every = tuple(s.value for s in LeadStatus)
+    # needing attention includes dispatched leads whose order came back: every status by default
+    statuses = (every if f["status"] == "all" or (f["flagged"] and not f["status"])
                 else (f["status"],) if f["status"] else OPEN)
+    extra = {"flagged": True} if f["flagged"] else {}
     query = QueueQuery(scope=scope, statuses=statuses, district=f["district"] or None,
                        category=f["category"] or None, urgent={"1": True, "0": False}.get(f["urgent"]),
                        sla=f["sla"] or None, text=f["q"] or None, sort=f["sort"], limit=PAGE_SIZE,
-                       offset=(f["page"] - 1) * PAGE_SIZE)
+                       offset=(f["page"] - 1) * PAGE_SIZE, **extra)
     total, leads = request.app.state.store.triage.queue(query)
     params = {k: v for k, v in f.items() if k != "page"}
     items = {item.id: item.name for cat in config.catalogue.categories for item in cat.items}
@@ -107,6 +119,7 @@ def queue_context(request: Request, p, *, banner: dict | None = None) -> dict:
     return {"leads": leads, "total": total, "filters": f, "params": params, "districts": districts,
             "categories": categories, "sorts": SORTS, "sla_filters": SLA_FILTERS, "now": utcnow(),
             "pages": max(1, -(-total // PAGE_SIZE)), "item_names": items, "banner": banner,
+            "flagged_filter": flagged_filter(),
             "done": _bulk_flash(done, request.query_params.get("n")) if done else None}
 
 

@@ -1,6 +1,8 @@
 """The web desk in Debian's Chromium (Playwright), all through the UI: an analyst of 南山区 logs
-in, sees only 南山区's queue, claims and verifies a lead with a corrected category, rejects one
-with a reason, merges two, splits one and finds it all in the audit log; a second analyst meets
+in, sees only 南山区's queue, claims and verifies a lead with a corrected category, dispatches it
+(the order panel appears; a returned answer shows its reason and suggested units), verifies and
+dispatches another in one click, rejects one with a reason, merges two, splits one and finds it
+all in the audit log; a second analyst meets
 the lock, then a 409 on a form rendered before the first analyst's change. Hostile post text
 stays inert (no dialog ever opens). Screenshots go to tests/leads_api/screenshots/."""
 from __future__ import annotations
@@ -86,7 +88,7 @@ class Watch:
 
         page.on("dialog", on_dialog)
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        page.on("console", lambda msg: self.errors.append(f"console: {msg.text}")
+        page.on("console", lambda msg: self.errors.append(f"console: {msg.text} @ {page.url} {msg.location}")
                 if msg.type == "error" and ("Content Security Policy" in msg.text or "Refused" in msg.text) else None)
         return page
 
@@ -113,7 +115,23 @@ def _flash(page, text: str):
     expect(page.locator(".banner-ok")).to_contain_text(text)
 
 
-def test_analyst_desk_in_chromium(desk_server, chromium):
+def _return_order(db: Path, lead: str) -> str:
+    """The work-order system sends the lead's order back (as a status callback would)."""
+    from core.models import utcnow
+    from core.orders import OrderStatus, StatusUpdate
+    from delivery import lifecycle
+
+    store = Store.open(f"sqlite:///{db}")
+    try:
+        order = store.orders.for_lead(lead)
+        lifecycle.apply(store, StatusUpdate(order.id, OrderStatus.RETURNED, utcnow(), "browser-r1", "webhook",
+                                            reason="非本单位职责，请转城管", unit="深圳市南山区城市管理和综合执法局"))
+        return order.id
+    finally:
+        store.close()
+
+
+def test_analyst_desk_in_chromium(desk_server, chromium, tmp_path):
     base = desk_server
     SHOTS.mkdir(exist_ok=True)
     watch = Watch()
@@ -146,11 +164,34 @@ def test_analyst_desk_in_chromium(desk_server, chromium):
     form = a.locator("#form-verify")
     form.locator("select[name=category]").select_option("城市管理")
     form.locator("select[name=item]").select_option("CG001")
-    form.locator("button[type=submit]").click()
+    form.locator("button[type=submit]:not([name=then])").click()  # 核实 only (not 核实并派单)
     _flash(a, "操作成功：核实")
     expect(a.locator(".head-line .badge")).to_have_text("已核实")
     expect(a.locator(".facts")).to_contain_text("城市管理 · CG001 生活垃圾堆积")
     expect(a.locator("#timeline")).to_contain_text("交通运输 → 城市管理")
+
+    # --- dispatch it (the prominent button): the order panel appears ------------------------------
+    a.locator("#form-dispatch button[type=submit]").click()
+    _flash(a, "已派单：工单 WO")
+    expect(a.locator(".head-line .badge")).to_have_text("已派单")
+    panel = a.locator("#order")
+    expect(panel).to_be_visible()
+    expect(panel.locator(".order-badges")).to_contain_text("已派单")
+    expect(panel.locator(".order-badges")).to_contain_text("待投递")
+    expect(panel).to_contain_text("证据快照 2 条")
+    expect(a.locator("#form-dispatch")).to_have_count(0)
+    # the work-order system returns it: reason, suggested units (its hint first), the re-send form
+    order_id = _return_order(tmp_path / "radar.db", lead_id(1))
+    _open(a, base, 1)
+    expect(panel.locator(".order-alert")).to_contain_text("非本单位职责，请转城管")
+    expect(panel.locator("input[name=unit]").first).to_have_attribute("value", "深圳市南山区城市管理和综合执法局")
+    expect(panel.locator("input[name=unit]").first).to_be_checked()
+    expect(a.locator("#timeline")).to_contain_text("工单被退回")
+    a.screenshot(path=str(SHOTS / "order.png"), full_page=True, caret="initial")
+    a.locator("#form-resend button[type=submit]").click()
+    _flash(a, f"已改派并重新派单：工单 {order_id}")
+    expect(panel).to_contain_text("深圳市南山区城市管理和综合执法局")
+    expect(panel.locator("#form-resend")).to_have_count(0)
 
     # --- reject with a reason (shortcut r focuses the reason) -----------------------------------
     _open(a, base, 2)
@@ -170,7 +211,15 @@ def test_analyst_desk_in_chromium(desk_server, chromium):
     expect(a).to_have_url(re.compile(rf"/desk/leads/{lead_id(3)}\?done=merge"))
     _flash(a, f"{lead_id(4)} 已并入本线索")
     expect(a.locator("article.post")).to_have_count(2)
-    a.screenshot(path=str(SHOTS / "lead.png"), full_page=True)
+    # caret="initial": Playwright's caret-hiding <style> would be re-applied by the next htmx swap
+    # and reported as an inline-style CSP violation that no real user ever meets
+    a.screenshot(path=str(SHOTS / "lead.png"), full_page=True, caret="initial")
+
+    # --- verify and dispatch in one click (htmx sends the clicked button's name) -----------------
+    a.locator("#verify-dispatch").click()
+    _flash(a, "已核实并派单：工单 WO")
+    expect(a.locator(".head-line .badge")).to_have_text("已派单")
+    expect(a.locator("#order")).to_be_visible()
 
     # --- split one: the chosen post moves to a new lead -----------------------------------------
     _open(a, base, 5)

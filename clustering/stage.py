@@ -43,7 +43,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     new_posts = store.posts.unassigned_relevant(window, relevant_only)
     counts = {"new_posts": len(new_posts), "leads_created": 0, "leads_updated": 0,
               "leads_merged": 0, "leads_reopened": 0, "leads_closed": 0, "posts_assigned": 0,
-              "leads_returned": 0}
+              "leads_returned": 0, "leads_still_reported": 0}
     if not new_posts:
         counts["leads_closed"] = close_quiet_leads(store, config, window)
         return counts
@@ -149,6 +149,15 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
             kind = "returned_to_review"
             detail["reason"] = why
             counts["leads_returned"] += 1
+        elif lead.status == LeadStatus.DISPATCHED and (why := _still_reported(store, lead, len(g.members))):
+            # resolved (or closed) at the receiver, yet people still post about it: back to an analyst
+            lead = replace(lead, review_reason=why)
+            if why.startswith("已关闭"):
+                lead = _clocked(replace(lead, status=LeadStatus.NEW, detected_at=_detected(fresh), sla_due_at=None),
+                                config)
+            kind = "reported_after_resolution"
+            detail["reason"] = why
+            counts["leads_still_reported"] += 1
         else:
             lead = _clocked(lead, config)
         updates.append((lead, previous.version, LeadEvent(survivor_id, kind, ACTOR, now, detail), attach))
@@ -185,6 +194,18 @@ def _respect_analysts(store: Store, groups: list, leads: dict[str, Lead]) -> lis
             g = replace(g, lead_ids=(survivor.id, *keep))
         out.append(g)
     return out
+
+
+def _still_reported(store: Store, lead: Lead, new_posts: int) -> str | None:
+    """Why a dispatched lead whose order is resolved or closed needs an analyst again, or None.
+    A resolved order is re-sent as the same order (不满意重办); a closed one needs a new one,
+    so its lead goes back to the queue."""
+    from core.orders import OrderStatus
+    order = store.orders.for_lead(lead.id)
+    if order is None or order.status not in (OrderStatus.RESOLVED, OrderStatus.CLOSED):
+        return None
+    state = "已办结" if order.status == OrderStatus.RESOLVED else "已关闭"
+    return f"{state}但仍有人反映：工单 {order.id} 之后新增 {new_posts} 条帖子"
 
 
 def _matching_category(lead: Lead, profile: LeadProfile) -> str:

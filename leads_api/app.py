@@ -13,8 +13,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette_csrf import CSRFMiddleware
 
 from core.config import Config
-from core.store import LeadNotFound, Store
-from core.store.orders import OrderNotFound
+from core.store import ConcurrencyError, LeadNotFound, Store
+from core.store.orders import LiveOrderExists, OrderNotFound
 from core import triage
 from leads_api.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, LoginThrottle, TokenCache
 from leads_api.desk import BadValue, Desk, StaleVersion
@@ -102,6 +102,14 @@ def create_app(store: Store, config: Config, *, secret: str | None = None) -> Fa
     @app.exception_handler(triage.InvalidAction)
     async def invalid_action(_: Request, exc: triage.InvalidAction) -> JSONResponse:
         return _error(422, str(exc), "invalid_action")
+
+    @app.exception_handler(LiveOrderExists)
+    async def live_order(_: Request, exc: LiveOrderExists) -> JSONResponse:
+        return _error(409, str(exc), "conflict")
+
+    @app.exception_handler(ConcurrencyError)
+    async def raced(_: Request, exc: ConcurrencyError) -> JSONResponse:
+        return _error(409, f"{exc}; read it again and retry", "stale")
 
     @app.exception_handler(OrderNotFound)
     async def order_not_found(_: Request, exc: OrderNotFound) -> JSONResponse:

@@ -192,6 +192,8 @@ class Desk:
         now = now or utcnow()
         lead = self._at_version(actor, lead_id, version)
         triage.check(lead, "dispatch", actor, now)
+        if not lead.unit:
+            raise BadValue("unit", "a lead needs a responsible unit before it is dispatched: re-route it first")
         posts = self.store.leads.posts(lead_id)
         item_name = self.item_names.get(lead.item or "")
         draft = build_order("", lead, posts, target="", actor=actor.username, now=now, item_name=item_name)
@@ -272,7 +274,10 @@ class Desk:
 
     def target_for(self, unit: str | None, district: str | None) -> str:
         from core.config import target_for
-        return target_for(self.config.delivery, unit, district)
+        try:
+            return target_for(self.config.delivery, unit, district)
+        except LookupError as exc:
+            raise InvalidAction(f"cannot dispatch: {exc}") from None
 
     def _write(self, uow, out: Outcome, lead: Lead, version: int | None) -> None:
         try:

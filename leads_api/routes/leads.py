@@ -35,6 +35,8 @@ def list_leads(
     district: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
     category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     urgent: bool | None = None,
+    flagged: Annotated[bool | None, Query(description="leads to look at again: a returned order, a resolved "
+                                          "problem still reported, a rejected lead back")] = None,
     sla: Annotated[Literal["breached", "due_soon", "running"] | None, Query(description="SLA clock state")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="words in titles or post text")] = None,
     sort: Literal["priority", "time_left", "newest"] = "priority",
@@ -44,7 +46,7 @@ def list_leads(
     """The queue, within the caller's districts: highest priority first (or least time left)."""
     statuses = tuple(s.value for s in status) if status else tuple(s.value for s in LeadStatus)
     query = QueueQuery(scope=_scope(p), statuses=statuses, district=district, category=category, urgent=urgent,
-                       sla=sla, text=q, sort=sort, limit=limit, offset=offset)
+                       sla=sla, flagged=flagged, text=q, sort=sort, limit=limit, offset=offset)
     total, leads = store.triage.queue(query)
     return LeadPage(total=total, limit=limit, offset=offset, items=[LeadPublic.of(l) for l in leads])
 

@@ -98,3 +98,23 @@ def test_new_lead_sla_clock_follows_its_item(store, config):
     lead = store.leads.get(lead_of(store, ids[0]))
     minutes = (lead.sla_due_at - lead.detected_at) / timedelta(minutes=1)
     assert minutes in (30, 120)  # urgent or general, from the implementation list
+
+
+def test_a_resolved_problem_still_reported_comes_back_to_an_analyst(store, config):
+    from core.orders import OrderStatus, StatusUpdate
+    from delivery import lifecycle
+    pothole = _pothole_lead(store, config)
+    desk = Desk(store, config)
+    desk.act(ANA, pothole, None, "verify", correction=Correction(unit="南山区交通运输局"))
+    _, order = desk.dispatch(ANA, pothole, None)
+    lifecycle.apply(store, StatusUpdate(order.id, OrderStatus.RESOLVED, WINDOW.end - timedelta(days=1), "u1",
+                                        "webhook"))
+    add(store, "m0", MORE_POTHOLE[0], hours=30)
+    counts = cluster(store, config, WINDOW)
+    lead = store.leads.get(pothole)
+    assert counts["leads_still_reported"] == 1
+    assert lead.status == LeadStatus.DISPATCHED and lead.review_reason.startswith("已办结但仍有人反映")
+    assert store.leads.events(pothole)[-1].kind == "reported_after_resolution"
+    # the analyst sends it again (不满意重办): the same order, a second send
+    _, again = desk.resend(ANA, pothole, None, "南山区交通运输局")
+    assert again.id == order.id and again.sends == 2 and store.leads.get(pothole).review_reason is None

@@ -5,11 +5,15 @@ Daily, for the previous day (its data interval): **coverage** (which platforms r
 blocked or failed and why, which never ran), **overdue leads** (open leads first seen longer
 ago than `overdue_lead_hours` in `config/radar.yaml`, as of the interval end), **SLA
 breaches** (leads whose dispatch deadline fell in the day and passed undispatched, by district
-and category, and the open leads past their deadline at the interval end), and the **class
-cases and spikes** from `clustering.trends`.
+and category, and the open leads past their deadline at the interval end), **work orders**
+(counts by status and delivery state; dead-lettered orders an analyst must retry; overdue
+orders, past their resolution deadline at the interval end and not resolved: supervision
+(督办) warnings with the hours over; returned orders (退单) waiting to be re-routed; up to 50
+listed each), and the **class cases and spikes** from `clustering.trends`.
 
 The report is written to `$RADAR_HOME/reports/<date>.json` (a re-run overwrites it with the
-same content) and returned as the task's XCom.
+same content, except the work orders: the store keeps their current state, so they are as they
+stand when the report runs) and returned as the task's XCom.
 """
 from __future__ import annotations
 

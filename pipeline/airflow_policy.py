@@ -1,12 +1,15 @@
-"""Airflow cluster policy: each mapped crawl task instance runs in its platform's pool.
+"""Airflow cluster policy: each mapped crawl task instance runs in its platform's pool, and
+each mapped delivery task instance in its work-order target's pool.
 
 Airflow sets a mapped task's pool once for every map index (`pool` is not mappable), but a
-crawl of weibo must queue behind other weibo crawls, not behind every crawl. Airflow calls
+crawl of weibo must queue behind other weibo crawls, not behind every crawl, and a delivery to
+one work-order system behind other deliveries to that system only. Airflow calls
 `task_instance_mutation_hook` whenever it creates or refreshes a task instance, mapped ones
-included; for the tasks named in `MAPPED_POOLS` the hook looks up the platform list the
-upstream task returned (its XCom, in the scheduler's own session) and sets the instance's pool
-to `radar_<platform>`, if that pool exists. A missing pool would leave the instance
-unschedulable, so it then stays in the task's own pool (`default_pool`) and the hook logs it.
+included; for the tasks named in `MAPPED_POOLS` the hook looks up the list the upstream task
+returned (its XCom, in the scheduler's own session) and sets the instance's pool to the pool of
+its element (`radar_<platform>`, `radar_wo_<target>`), if that pool exists. A missing pool
+would leave the instance unschedulable, so it then stays in the task's own pool
+(`default_pool`) and the hook logs it.
 
 Airflow loads it from `$AIRFLOW_HOME/config/airflow_local_settings.py`, which
 `write_local_settings` writes (`radar airflow` and the DAG tests call it). On a cluster, put
@@ -16,24 +19,37 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: (dag_id, mapped task_id) -> task_id of the upstream task whose returned list is mapped over
-MAPPED_POOLS: dict[tuple[str, str], str] = {("radar_crawl", "crawl_platform"): "enabled_platforms"}
+
+def pool_for_platform(platform: str) -> str:
+    """The pool of one platform's crawls."""
+    return f"radar_{platform}"
+
+
+def pool_for_target(target: str) -> str:
+    """The pool of one work-order target's deliveries (a name of config/delivery.yaml). `wo_`
+    keeps it apart from the platform pools whatever the two registries name."""
+    return f"radar_wo_{target}"
+
+
+#: (dag_id, mapped task_id) -> (task_id of the upstream task whose returned list is mapped over,
+#: the pool of one element of that list)
+MAPPED_POOLS: dict[tuple[str, str], tuple[str, Callable[[str], str]]] = {
+    ("radar_crawl", "crawl_platform"): ("enabled_platforms", pool_for_platform),
+    ("radar_delivery", "deliver_target"): ("enabled_targets", pool_for_target),
+}
 
 LOCAL_SETTINGS = '''\
 # Written by `radar airflow` (pipeline.airflow_policy.write_local_settings): per-platform pools
-# for the mapped crawl tasks.
+# for the mapped crawl tasks, per-target pools for the mapped work-order deliveries.
 from pipeline.airflow_policy import task_instance_mutation_hook  # noqa: F401
 '''
 
 _resolved: dict[tuple[str, str, int], str] = {}
-
-
-def pool_for_platform(platform: str) -> str:
-    return f"radar_{platform}"
 
 
 def _session(task_instance, dag_run):
@@ -41,7 +57,8 @@ def _session(task_instance, dag_run):
     return object_session(task_instance) or (object_session(dag_run) if dag_run is not None else None)
 
 
-def _platform(session, dag_id: str, run_id: str, upstream: str, map_index: int) -> str | None:
+def _element(session, dag_id: str, run_id: str, upstream: str, map_index: int) -> str | None:
+    """The `map_index`-th name of the list `upstream` returned in this run (None: not there yet)."""
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
     value = session.scalar(select(XComModel.value).where(
@@ -55,11 +72,13 @@ def _platform(session, dag_id: str, run_id: str, upstream: str, map_index: int) 
 
 
 def task_instance_mutation_hook(task_instance, dag_run=None) -> None:
-    """Route a mapped crawl instance to its platform's pool; any other instance is left alone."""
-    upstream = MAPPED_POOLS.get((task_instance.dag_id, task_instance.task_id))
+    """Route a mapped crawl instance to its platform's pool and a mapped delivery instance to its
+    target's pool; any other instance is left alone."""
+    routed = MAPPED_POOLS.get((task_instance.dag_id, task_instance.task_id))
     map_index = task_instance.map_index
-    if upstream is None or map_index is None or map_index < 0:
+    if routed is None or map_index is None or map_index < 0:
         return
+    upstream, pool_of = routed
     key = (task_instance.dag_id, task_instance.run_id, map_index)
     if key in _resolved:
         task_instance.pool = _resolved[key]
@@ -71,17 +90,17 @@ def task_instance_mutation_hook(task_instance, dag_run=None) -> None:
         from airflow.models.pool import Pool
         from sqlalchemy import select
         with session.no_autoflush:
-            platform = _platform(session, task_instance.dag_id, task_instance.run_id, upstream, map_index)
-            if platform is None:
+            name = _element(session, task_instance.dag_id, task_instance.run_id, upstream, map_index)
+            if name is None:
                 return
-            pool = pool_for_platform(platform)
+            pool = pool_of(name)
             if session.scalar(select(Pool.id).where(Pool.pool == pool)) is None:
                 log.warning("pool %s does not exist; %s[%s] stays in pool %s (run `radar airflow "
-                            "--pools-only` to create the platform pools)", pool,
+                            "--pools-only` to create the platform and delivery target pools)", pool,
                             task_instance.task_id, map_index, task_instance.pool)
                 return
     except Exception:  # noqa: BLE001 - a policy must never stop the scheduler
-        log.exception("could not resolve the platform pool of %s[%s]", task_instance.task_id, map_index)
+        log.exception("could not resolve the pool of %s[%s]", task_instance.task_id, map_index)
         return
     if len(_resolved) > 10_000:
         _resolved.clear()

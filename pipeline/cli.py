@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "pipeline.commands.airflow",
     "pipeline.commands.users",
     "pipeline.commands.labels",
+    "pipeline.commands.orders",
 ]
 
 app = typer.Typer(help="Civic Radar: city problems found on the open internet, as leads.",

@@ -7,7 +7,7 @@ overlap costs little and re-runs and backfills are safe.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from core.config import load_config
@@ -69,6 +69,23 @@ def platform_pools(slots: int = 1) -> dict[str, dict]:
     return {pool_name(name): {"slots": slots, "include_deferred": False,
                               "description": f"Civic Radar: concurrent crawls of {name}"}
             for name in list_enabled_platforms()}
+
+
+def delivery_pools(slots: int = 1) -> dict[str, dict]:
+    """`airflow pools import` content: one pool per target of config/delivery.yaml.
+
+    One slot by default: one worker per receiver at a time keeps its circuit breaker and rate
+    cap meaningful (two would each probe a failing receiver and double its request rate).
+    """
+    from pipeline.airflow_policy import pool_for_target
+    return {pool_for_target(name): {"slots": slots, "include_deferred": False,
+                                    "description": f"Civic Radar: concurrent work-order deliveries to {name}"}
+            for name in list_delivery_targets()}
+
+
+def airflow_pools() -> dict[str, dict]:
+    """Every pool the DAGs route mapped tasks to: the platforms' and the delivery targets'."""
+    return {**platform_pools(), **delivery_pools()}
 
 
 def _run_record(run) -> dict:
@@ -142,6 +159,104 @@ def crawl_coverage(platforms: list[str], since: datetime) -> dict:
         entry["status"] = next((s for s in ("error", "blocked", "partial", "ok") if s in statuses), "not_run")
     return {"since": since.isoformat(), "posts_new": posts_new, "posts_updated": posts_updated,
             "platforms": per_platform}
+
+
+# --- Airflow: work-order delivery (radar_delivery), one task per target, then a status pull ---
+
+#: One target's pass of the outbox: inside the 5-minute schedule, so a run ends before the next.
+DELIVER_MAX_SECONDS = 240.0
+#: The window of a run whose data interval is empty (a cron schedule's runs start where they
+#: end) or has no start: one schedule interval.
+DELIVERY_INTERVAL = timedelta(minutes=5)
+#: How far back a status pull reaches after failed runs (see `sync_orders`). Longer outages
+#: lose pulled updates older than this; pushed callbacks are not affected.
+SYNC_MAX_LOOKBACK = timedelta(days=2)
+
+
+class DeliveryTargetUnusable(RuntimeError):
+    """A target of config/delivery.yaml could not be built (a secret's environment variable is
+    unset or malformed): its task fails, naming why, and the other targets go on."""
+
+
+class StatusSyncFailed(RuntimeError):
+    """A receiver's status updates could not be pulled: the task fails after syncing the others,
+    so the next run's window starts at the last successful one and the gap is pulled again."""
+
+
+def list_delivery_targets() -> list[str]:
+    """Names of every target of config/delivery.yaml, in file order (read at run time)."""
+    return list(load_config(Settings().config_dir).delivery.targets)
+
+
+def _delivery_window(start: datetime | None, end: datetime | None) -> Window:
+    """[start, end), or the schedule interval before `end` when that would be empty."""
+    if end is None:
+        raise ValueError("the task has no data interval end; run it from a scheduled or triggered DAG run")
+    return Window(start if start is not None and start < end else end - DELIVERY_INTERVAL, end)
+
+
+def deliver_target(name: str, start: datetime | None, end: datetime | None,
+                   max_seconds: float = DELIVER_MAX_SECONDS) -> dict:
+    """One pass of the delivery worker over the due orders of target `name` (at most
+    `max_seconds`). Returns the worker's counts (delivered, token, retry, dead, postponed) and
+    what the target still holds (pending, dead), JSON-safe.
+
+    Raises KeyError naming the target when config/delivery.yaml no longer has it, and
+    `DeliveryTargetUnusable` when its secret is missing. Receiver failures are not task
+    failures: the worker records them on the orders (retry with backoff, dead-letter), and a
+    dead order is for an analyst, not for an Airflow retry.
+    """
+    from delivery import stage
+    settings = Settings()
+    config = load_config(settings.config_dir)
+    if name not in config.delivery.targets:
+        raise KeyError(f"no delivery target named '{name}' in delivery.yaml")
+    window = _delivery_window(start, end)
+    store = Store.open(settings.db_url)
+    try:
+        counts = stage.deliver(store, config, window, targets=[name], max_seconds=max_seconds)
+        if counts.get("targets_unusable"):
+            _, broken = stage.open_targets(config, only=[name])
+            raise DeliveryTargetUnusable(f"{name}: {broken.get(name, 'could not be built')}")
+        pending = store.orders.list(target=name, delivery="pending", limit=1)[0]
+        dead = store.orders.list(target=name, delivery="dead", limit=1)[0]
+    finally:
+        store.close()
+    counts.pop("targets_unusable", None)
+    return {"target": name, **counts, "pending": pending, "dead": dead}
+
+
+def sync_orders(start: datetime | None, end: datetime | None,
+                previous_success_end: datetime | None = None) -> dict:
+    """Pull the status updates every target published in [start, end) (plus the stage's overlap)
+    and apply them to the orders. Returns the counts (applied, repeated, unknown, ...).
+
+    `previous_success_end` is where the last successful run's window ended: when it is earlier
+    than `start` (runs failed, or the scheduler was down and `catchup=False` skipped intervals)
+    the pull starts there instead, at most `SYNC_MAX_LOOKBACK` back, so no published update
+    falls between two windows. Raises `StatusSyncFailed` when a receiver could not be read
+    (after the others were), so that this run does not count as the last success.
+    """
+    from delivery import stage
+    window = _delivery_window(start, end)
+    # Airflow hands this context value over as a lazy proxy (of None when no run succeeded yet):
+    # isinstance sees through it, `is None` does not.
+    previous_success_end = (datetime.fromtimestamp(previous_success_end.timestamp(), timezone.utc)
+                            if isinstance(previous_success_end, datetime) else None)
+    if previous_success_end is not None and previous_success_end < window.start:
+        window = Window(max(previous_success_end, end - SYNC_MAX_LOOKBACK), end)
+    settings = Settings()
+    config = load_config(settings.config_dir)
+    store = Store.open(settings.db_url)
+    try:
+        counts = stage.sync_status(store, config, window)
+    finally:
+        store.close()
+    result = {"since": window.start.isoformat(), "until": window.end.isoformat(), **counts}
+    if counts.get("targets_failed"):
+        raise StatusSyncFailed(f"{counts['targets_failed']} receiver(s) could not be read; "
+                               f"the others were synced: {result}")
+    return result
 
 
 def window_end(data_interval_end: datetime | None, asset_events: Iterable[tuple[datetime, dict]] | Any = (),
@@ -273,6 +388,43 @@ def _sla_section(store: Store, config, window: Window) -> dict:
     }
 
 
+WORK_ORDERS_LISTED = 50
+
+
+def _work_orders_section(store: Store, config, window: Window) -> dict:
+    """Work orders as they stand when the report is made (the store keeps each order's current
+    state only): counts by status and by delivery state; the dead-lettered ones (delivery gave
+    up, an analyst must retry them); the overdue ones, past their resolution deadline at the
+    window end and not resolved: supervision (督办) warnings with the hours over; and the
+    returned ones (退单) waiting for an analyst to re-route them. Each list holds up to
+    `WORK_ORDERS_LISTED`, its count is the whole."""
+    from core.orders import DeliveryState, OrderStatus
+    from delivery.stage import overdue
+    counts = store.orders.counts()
+    dead_total, dead = store.orders.list(delivery=DeliveryState.DEAD.value, limit=WORK_ORDERS_LISTED)
+    returned_total, returned = store.orders.list(status=OrderStatus.RETURNED.value, limit=WORK_ORDERS_LISTED)
+    late = overdue(store, config, window)
+    by_delivery = {d.value: counts.get(f"delivery_{d.value}", 0) for d in DeliveryState}
+    return {
+        "as_of": window.end.isoformat(),
+        "total": sum(by_delivery.values()),
+        "by_status": {s.value: counts.get(f"status_{s.value}", 0) for s in OrderStatus},
+        "by_delivery": by_delivery,
+        "dead": {"count": dead_total,
+                 "orders": [{"id": o.id, "lead_id": o.lead_id, "target": o.target, "unit": o.unit,
+                             "district": o.place.district, "attempts": o.attempts, "last_error": o.last_error,
+                             "created_at": o.created_at.isoformat(), "updated_at": o.updated_at.isoformat()}
+                            for o in dead]},
+        # store.orders.overdue is oldest deadline first: the longest overdue come first
+        "overdue": {"count": len(late), "orders": late[:WORK_ORDERS_LISTED]},
+        "returned": {"count": returned_total,
+                     "orders": [{"id": o.id, "lead_id": o.lead_id, "unit": o.unit, "district": o.place.district,
+                                 "item": o.item, "reason": o.status_reason, "sends": o.sends,
+                                 "returned_at": o.status_at.isoformat() if o.status_at else None}
+                                for o in returned]},
+    }
+
+
 def _trends_section(store: Store, config, window: Window) -> dict:
     """Class cases and spikes as of the window end (spikes are also stored as warnings)."""
     from clustering.trends import trends
@@ -281,8 +433,9 @@ def _trends_section(store: Store, config, window: Window) -> dict:
 
 def daily_report(start: datetime | None, end: datetime | None) -> dict:
     """The report for [start, end): coverage, overdue leads, SLA breaches due in the window
-    and open leads breached at its end, and class-case trends and spikes. Written to
-    $RADAR_HOME/reports/<start date>.json (overwritten on a re-run) and returned."""
+    and open leads breached at its end, work orders (counts, dead-lettered, overdue 督办,
+    returned), and class-case trends and spikes. Written to $RADAR_HOME/reports/<start
+    date>.json (overwritten on a re-run) and returned."""
     import json
     if start is None or end is None:
         raise ValueError("the daily report needs a data interval; run it from a scheduled or triggered DAG run")
@@ -294,7 +447,8 @@ def daily_report(start: datetime | None, end: datetime | None) -> dict:
         report: dict = {"window": {"start": start.isoformat(), "end": end.isoformat()},
                         "coverage": _coverage_summary(store, config, window),
                         "overdue_leads": _overdue_leads(store, config, end),
-                        "sla": _sla_section(store, config, window)}
+                        "sla": _sla_section(store, config, window),
+                        "work_orders": _work_orders_section(store, config, window)}
         report["trends"] = _trends_section(store, config, window)
     finally:
         store.close()

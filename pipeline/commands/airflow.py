@@ -1,8 +1,9 @@
 """`radar airflow`: Airflow standalone on this machine, with the project's DAGs and pools.
 
 Embedded: the metadata database is SQLite in $RADAR_HOME/airflow (LocalExecutor, parallelism 4
-for a 2-core machine, examples off). It creates one pool per enabled platform, installs the
-cluster policy that puts each mapped crawl in its platform's pool, starts `airflow standalone`
+for a 2-core machine, examples off). It creates one pool per enabled platform and one per
+work-order delivery target, installs the cluster policy that puts each mapped crawl in its
+platform's pool and each mapped delivery in its target's pool, starts `airflow standalone`
 in its own process group and stops it on Ctrl-C: SIGINT to the group leader (standalone's
 main process, which shuts its components down; SIGTERM would orphan their workers), wait, then
 check that no process of the group or of the tree is left, and kill stragglers if one is.
@@ -59,14 +60,15 @@ def _airflow(env: dict[str, str], *args: str) -> None:
 
 
 def prepare(env: dict[str, str]) -> dict[str, dict]:
-    """Migrate the metadata DB, install the pool policy, create/update the platform pools."""
+    """Migrate the metadata DB, install the pool policy, create/update the platform and delivery
+    target pools."""
     from pipeline.airflow_policy import write_local_settings
-    from pipeline.tasks import platform_pools
+    from pipeline.tasks import airflow_pools
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     write_local_settings(home)
     _airflow(env, "db", "migrate")
-    pools = platform_pools()
+    pools = airflow_pools()
     pools_file = home / "radar_pools.json"
     pools_file.write_text(json.dumps(pools, indent=2), encoding="utf-8")
     if pools:
@@ -150,7 +152,8 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="address of the Airflow API server and UI")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="port of the Airflow API server and UI")] = 8080,
         pools_only: Annotated[bool, typer.Option(
-            "--pools-only", help="create/update the platform pools and the policy, then exit")] = False,
+            "--pools-only", help="create/update the platform and delivery target pools and the policy, "
+                                 "then exit")] = False,
     ) -> None:
         """Airflow standalone with the Civic Radar DAGs on $RADAR_HOME/airflow; Ctrl-C stops it."""
         settings = settings_or_exit()
@@ -163,7 +166,7 @@ def register(app: typer.Typer) -> None:
         except RuntimeError as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(1)
-        err.print(f"pools: {', '.join(pools) or '(no enabled platform)'}")
+        err.print(f"pools: {', '.join(pools) or '(no enabled platform, no delivery target)'}")
         if pools_only:
             return
         # A shell starts background jobs with SIGINT ignored, and an ignored signal survives exec:

@@ -5,7 +5,7 @@ Data-aware: runs whenever `radar_crawl` updates the asset `radar://posts`.
 **enrich** (relevance, category, place, routing) → **cluster** (dedup, fold posts into leads
 with stable ids, score their priority) → **sla** (record open leads past their dispatch
 deadline at the window end, once per lead; `radar_daily` reports them). Delivery to the
-work-order system will join `PROCESS_STAGES` when the work-order outbox lands.
+work-order system runs on its own short schedule in `radar_delivery`.
 
 Each task runs one `pipeline` stage over a window ending at the run's data interval end (a
 backfill or manual run) or at the crawl window named by the triggering asset events, looking
@@ -23,8 +23,7 @@ POSTS = Asset("radar://posts")
 
 #: The processing chain, in order; each name is a stage of `pipeline.tasks.run_named_stage`.
 #: Scoring is part of "cluster"; "sla" runs after it so a breach is judged on the leads as
-#: this pass left them. Hook for delivery: add "deliver" here once run_named_stage knows it
-#: (the work-order outbox issue).
+#: this pass left them. Delivery has its own DAG (radar_delivery, every 5 minutes).
 PROCESS_STAGES = ["enrich", "cluster", "sla"]
 
 DEFAULT_ARGS = {

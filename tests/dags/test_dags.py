@@ -25,7 +25,7 @@ from core.store import Store
 from tests.conftest import REPO
 
 DAGS = REPO / "dags"
-DAG_IDS = {"radar_crawl", "radar_process", "radar_daily"}
+DAG_IDS = {"radar_crawl", "radar_process", "radar_daily", "radar_delivery"}
 END = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
 SMALL_REGISTRY = ("weibo", "jiazaishenzhen", "szrss")
 

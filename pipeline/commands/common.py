@@ -3,8 +3,12 @@ message, the stderr console, and a progress bar over stages. Command modules imp
 here, never from `pipeline.cli`, which only assembles the app."""
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import typer
 from rich.console import Console
@@ -63,3 +67,34 @@ def run_with_progress(stages_runner, names: list[str]):
         result = stages_runner(on_stage)
         bar.update(task, completed=len(names), description="all stages done")
     return result
+
+
+def fail(message: str) -> None:
+    """A user-fixable error: one line on stderr, exit 1."""
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(1)
+
+
+def check_output(output: Path, force: bool) -> None:
+    """Refuse to overwrite OUTPUT without --force, or to write over something not a file."""
+    if output.exists() and not force:
+        fail(f"{output} exists; pass --force to overwrite it")
+    if output.exists() and not output.is_file():
+        fail(f"{output} is not a file")
+
+
+def write_atomically(output: Path, write: Callable[[IO[str]], None]) -> None:
+    """Write OUTPUT through `write(file)` beside it and rename it into place: a crash never
+    leaves half a file that a reader (a training job, an import) would take for the whole."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                write(out)
+            os.replace(tmp, output)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
-import tempfile
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -14,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.commands.common import open_store, settings_or_exit
+from pipeline.commands.common import check_output, open_store, settings_or_exit, write_atomically
 
 labels_app = typer.Typer(help="Analysts' decisions as labelled training examples.", no_args_is_help=True)
 
@@ -80,29 +78,13 @@ def export(
 ) -> None:
     """Write every stored decision to OUTPUT, oldest first; print {"labels": N, "output": path}."""
     start = parse_since(since) if since else None
-    if output.exists() and not force:
-        _fail(f"{output} exists; pass --force to overwrite it")
-    if output.exists() and not output.is_file():
-        _fail(f"{output} is not a file")
+    check_output(output, force)
     store = open_store(settings_or_exit())
     try:
         records = [label_record(l) for l in store.triage.labels(start)]
     finally:
         store.close()
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        # Written beside the target and renamed into place: a crash never leaves half a file
-        # that a training job would read as the whole set.
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                write_labels(records, out, fmt)
-            os.replace(tmp, output)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror or exc}")
+    write_atomically(output, lambda out: write_labels(records, out, fmt))
     print(json.dumps({"labels": len(records), "output": str(output.resolve())}, ensure_ascii=False))
 
 

@@ -12,7 +12,6 @@ import csv
 import json
 import os
 import sys
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +19,7 @@ from typing import Annotated
 import typer
 
 from core.orders import DeliveryState, OrderStatus
-from pipeline.commands.common import config_or_exit, open_store, settings_or_exit
+from pipeline.commands.common import check_output, config_or_exit, open_store, settings_or_exit, write_atomically
 
 orders_app = typer.Typer(help="Work orders: list, show, retry dead ones, export, deliver, sync statuses.",
                          no_args_is_help=True)
@@ -212,36 +211,24 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="overwrite OUTPUT if it exists")] = False,
 ) -> None:
     """Write every order (oldest first) with its status and its payload as sent; print {"orders": N, "output": path}."""
-    if output.exists() and not force:
-        _fail(f"{output} exists; pass --force to overwrite it")
-    if output.exists() and not output.is_file():
-        _fail(f"{output} is not a file")
+    check_output(output, force)
     store = open_store(settings_or_exit())
     try:
         records = [export_record(o, store.orders.leads_of(o.id)) for o in _all_orders(store)]
     finally:
         store.close()
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        # Written beside the target and renamed into place: a crash never leaves half a file
-        # that a reader would take for every order.
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                if fmt == Format.jsonl:
-                    for r in records:
-                        out.write(json.dumps(r, ensure_ascii=False) + "\n")
-                else:
-                    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
-                    writer.writeheader()
-                    for r in records:
-                        writer.writerow(_csv_row(r))
-            os.replace(tmp, output)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror or exc}")
+
+    def write(out) -> None:
+        if fmt == Format.jsonl:
+            for r in records:
+                out.write(json.dumps(r, ensure_ascii=False) + "\n")
+        else:
+            writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            for r in records:
+                writer.writerow(_csv_row(r))
+
+    write_atomically(output, write)
     print(json.dumps({"orders": len(records), "output": str(output.resolve())}, ensure_ascii=False))
 
 

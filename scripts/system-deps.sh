@@ -2,7 +2,9 @@
 # Debian packages the project needs. Installs them when run as root; otherwise names what is
 # missing and fails.
 set -euo pipefail
-packages=(postgresql chromium)  # chromium: browser-rendered platforms (scrapy-playwright)
+# chromium: browser-rendered platforms (scrapy-playwright); wrk: the load tool of the desk
+# benchmark (python -m benchmarks.desk_queue)
+packages=(postgresql chromium wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

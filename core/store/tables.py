@@ -134,10 +134,14 @@ leads = Table(
     Index("ix_leads_priority", "priority"),
     Index("ix_leads_status", "status"),
     Index("ix_leads_last_seen", "last_seen"),
-    # The desk's queue: scoped by district, filtered by status, ordered by priority or SLA.
-    Index("ix_leads_status_priority", "status", "priority"),
-    Index("ix_leads_district_status_priority", "district", "status", "priority"),
-    Index("ix_leads_status_sla", "status", "sla_due_at"),
+    # The desk's queue (migration 0011, core.store.triage): read one status at a time in the
+    # order shown (priority, time left, newest), scoped by district; the trailing columns are
+    # the queue's filters, so counting and filtering read the index alone, never the rows.
+    Index("ix_leads_status_priority", "status", "priority", "id", "district", "category", "urgent", "sla_due_at"),
+    Index("ix_leads_district_status_priority", "district", "status", "priority", "id", "category", "urgent",
+          "sla_due_at"),
+    Index("ix_leads_status_sla", "status", "sla_due_at", "priority", "id", "district"),
+    Index("ix_leads_status_first_seen", "status", "first_seen", "id", "district"),
 )
 
 lead_posts = Table(

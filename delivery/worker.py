@@ -90,6 +90,18 @@ def deliver(store: Store, config: Config, targets: Mapping[str, object], *, now:
 
 def _one(store: Store, config: Config, targets, breakers: dict[str, Breaker], order: WorkOrder, now, rng
          ) -> Outcome:
+    try:
+        return _attempt(store, config, targets, breakers, order, now, rng)
+    except ConcurrencyError:
+        # The order changed while we held it: another worker took it over after our lease ran
+        # out, or a status answer about it arrived while it was in flight. Caught out here so
+        # that a failure being recorded (in `_attempt`'s except clauses) is covered too. Whoever
+        # holds it now finishes it; otherwise it is due again when our lease runs out.
+        return Outcome(order.id, "postponed")
+
+
+def _attempt(store: Store, config: Config, targets, breakers: dict[str, Breaker], order: WorkOrder, now, rng
+             ) -> Outcome:
     cfg = config.delivery.targets[order.target]
     target = targets[order.target]
     breaker = breakers[order.target]
@@ -127,6 +139,3 @@ def _one(store: Store, config: Config, targets, breakers: dict[str, Breaker], or
             delay = max(delay, exc.retry_after)
         store.orders.failed(order, at, str(exc), at + timedelta(seconds=delay))
         return Outcome(order.id, "retry", str(exc))
-    except ConcurrencyError:
-        # another worker took the order over after our lease ran out; it will finish it
-        return Outcome(order.id, "postponed")

@@ -247,8 +247,12 @@ class OrderRepository(Repository):
                 values = {"status": u.status.value, "status_at": u.at, "status_reason": u.reason, "updated_at": now,
                           "version": r.version + 1}
                 if r.delivery != DeliveryState.DELIVERED.value:
-                    # an answer about the order proves it arrived, whatever the outbox thought
+                    # an answer about the order proves it arrived, whatever the outbox thought;
+                    # the receiver's id comes with it when the answer names it (a callback's
+                    # remote_id): the send it answers may never have come back to the worker
                     values |= {"delivery": DeliveryState.DELIVERED.value, "next_attempt_at": None, "lease_until": None}
+                    if r.remote_id is None and u.detail.get("remote_id"):
+                        values |= {"remote_id": str(u.detail["remote_id"]), "remote_token": None}
                 conn.execute(update(W).where(W.c.id == u.order_id).values(**values))
                 self._changed(conn, [u.order_id], now)
             r = conn.execute(select(W).where(W.c.id == u.order_id)).first()

@@ -135,7 +135,7 @@ async def status_callback(order_id: OrderIdPath, request: Request, store=Depends
     if body.order_id is not None and body.order_id != order_id:
         return _error(422, f"body names order {body.order_id}, the path {order_id}", "invalid_request")
     update = StatusUpdate(order_id, OrderStatus(body.status), body.at, body.update_id, source, body.reason,
-                          body.unit)
+                          body.unit, {"remote_id": body.remote_id} if body.remote_id else {})
     applied = lifecycle.apply(store, update)
     return StatusAck(order_id=order_id, applied=applied, status=store.orders.get(order_id).status.value)
 

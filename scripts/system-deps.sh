@@ -2,9 +2,10 @@
 # Debian packages the project needs. Installs them when run as root; otherwise names what is
 # missing and fails.
 set -euo pipefail
-# chromium: browser-rendered platforms (scrapy-playwright); wrk: the load tool of the desk
-# benchmark (python -m benchmarks.desk_queue)
-packages=(postgresql chromium wrk)
+# chromium: browser-rendered platforms (scrapy-playwright) and the desk's browser tests; wrk: the
+# load tool of the desk benchmark (python -m benchmarks.desk_queue); fonts-wqy-microhei: Chinese
+# glyphs in the desk's screenshots (Debian's Chromium brings no CJK font)
+packages=(postgresql chromium wrk fonts-wqy-microhei)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

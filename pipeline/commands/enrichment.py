@@ -35,6 +35,12 @@ def train_classifier(
     text_column: Annotated[str, typer.Option("--text-column", help="column with the text")],
     label_column: Annotated[str, typer.Option("--label-column", help="column with the label")],
     output: Annotated[Path, typer.Option("--output", help="directory to write the model to")],
+    low_confidence: Annotated[float, typer.Option(
+        "--low-confidence", min=0.0, max=1.0,
+        help="calibrated confidence below which a prediction is flagged for an analyst")] = 0.6,
+    calibrate: Annotated[bool, typer.Option(
+        "--calibrate/--no-calibrate",
+        help="fit the confidence temperature on 3-fold cross-validated margins")] = True,
 ) -> None:
     """Train the supervised category classifier from a labelled CSV."""
     from enrichment.dataset import DatasetError, read_table
@@ -49,14 +55,16 @@ def train_classifier(
     if not rows:
         _fail(f"{input}: no usable rows to train on")
     try:
-        model = TextClassifier.train([r.text for r in rows], [r.label for r in rows])
+        model = TextClassifier.train([r.text for r in rows], [r.label for r in rows],
+                                     calibrate=calibrate, low_confidence=low_confidence)
     except ValueError as exc:
         _fail(f"{input}: {exc}")
     model.meta["source"] = {"file": str(input), "text_column": text_column,
                             "label_column": label_column, "skipped": {
                                 k: v for k, v in table.counts.items() if k not in ("ok", "rows")}}
     model.save(output)
-    print(json.dumps({"output": str(output), "rows": len(rows), "labels": model.meta["labels"]},
+    print(json.dumps({"output": str(output), "rows": len(rows), "labels": model.meta["labels"],
+                      "temperature": model.temperature, "low_confidence": model.low_confidence},
                      ensure_ascii=False))
 
 

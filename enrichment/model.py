@@ -19,7 +19,11 @@ on the tokenized file only): accuracy 0.908, macro-F1 0.911 (previous model_text
 the unlabelled raw prior (0.888: the with_votes/with_replies messages are ~70% 城乡建设, unlike
 routed traffic), self-training on them (0.896/0.888), class_weight=balanced (0.910, noise), title
 weighting at predict time (0.915 at 0.5, 0.908 at 1.0: cannot be validated on the tokenized file,
-which has no title boundary, so not adopted on dev evidence alone). Target 0.93 not reached.
+which has no title boundary, so not adopted on dev evidence alone). An ensemble with a logistic
+regression over multilingual-e5-small embeddings (weight 0.2, picked by CV on the training file)
+reaches 0.918 / 0.921 on dev, but gains only 0.001 in that CV and would embed every message at
+~6-8 texts/s per core: measured in the benchmark (--embeddings-cache), not wired in here.
+Target 0.93 not reached.
 
 Why this model (benchmarks/classifier_cv.py, 5-fold CV on the 2020 contest's 7,678 messages):
 char 1-3-grams + LinearSVC 0.93, word uni+bigrams 0.92, char 2-4-grams 0.92, char 1-3-grams

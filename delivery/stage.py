@@ -23,6 +23,8 @@ from delivery.targets.base import build_target
 
 log = logging.getLogger(__name__)
 
+MAX_LOOKBACK = timedelta(days=7)
+
 
 def open_targets(config: Config, env: Mapping[str, str] | None = None, *, only: list[str] | None = None,
                  transport=None) -> tuple[dict, dict[str, str]]:
@@ -61,8 +63,14 @@ def sync_status(store: Store, config: Config, window: Window, *, targets: list[s
         for target in built.values():
             stack.callback(target.close)
         for name, target in built.items():
+            since = window.start - overlap
+            # an order whose id the worker learnt late (a long outage, an answer lost and
+            # repeated) may have updates older than the window: reach back to it, a week at most
+            oldest = store.orders.oldest_unanswered(name)
+            if oldest is not None:
+                since = max(min(since, oldest - overlap), window.end - MAX_LOOKBACK)
             try:
-                got = lifecycle.sync(store, {name: target}, window.start - overlap, window.end)
+                got = lifecycle.sync(store, {name: target}, since, window.end)
             except DeliveryError as exc:
                 log.warning("status sync from %s failed: %s", name, exc)
                 counts["targets_failed"] += 1

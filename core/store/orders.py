@@ -149,6 +149,14 @@ class OrderRepository(Repository):
             by_delivery = dict(conn.execute(select(W.c.delivery, func.count()).group_by(W.c.delivery)).all())
         return {**{f"status_{k}": v for k, v in by_status.items()}, **{f"delivery_{k}": v for k, v in by_delivery.items()}}
 
+    def oldest_unanswered(self, target: str) -> datetime | None:
+        """When the oldest order this target acknowledged, but never answered about, was filed:
+        a status sync must reach back that far (its id may have been learnt late)."""
+        q = select(func.min(W.c.created_at)).where(W.c.target == target, W.c.delivery == DeliveryState.DELIVERED.value,
+                                                   W.c.status == OrderStatus.DISPATCHED.value)
+        with self.db.connect() as conn:
+            return conn.execute(q).scalar_one_or_none()
+
     def overdue(self, now: datetime) -> list[WorkOrder]:
         """Orders past their resolution deadline and not resolved: supervision (督办) warnings."""
         open_ = [s.value for s in (OrderStatus.DISPATCHED, OrderStatus.ACCEPTED, OrderStatus.IN_PROGRESS,

@@ -116,3 +116,29 @@ def test_verify_to_order_and_statuses_back_by_the_open311_feed(desk):
     kinds = _kinds(client, FUTIAN)
     assert kinds.count("order_accepted") == 1 and kinds.count("order_returned") == 1
     assert client.get(f"/work-orders/{order['id']}").json()["status"] == "returned"
+
+
+def test_sync_reaches_back_for_an_order_whose_id_came_late(sqlite_store, config, monkeypatch):
+    """The receiver stored the order and moved it on, but the worker learnt its id only later
+    (an answer lost in an outage): a sync over a later, short window still finds its updates."""
+    from datetime import datetime, timedelta, timezone
+    from core.triage import Actor, Role
+    from delivery.reference import ReferenceWorkOrderSystem
+    from leads_api.desk import Desk
+    from tests.leads_api.test_actions import FUTIAN
+    _seed(sqlite_store)
+    with ReferenceWorkOrderSystem(port=0, api_key="k", services=catalogue_services(config), speed=None) as system:
+        wired = reference_config(config, system)
+        for k, v in reference_env(wired, system).items():
+            monkeypatch.setenv(k, v)
+        desk = Desk(sqlite_store, wired)
+        actor = Actor("ana", Role.ANALYST, ("福田区",))
+        desk.act(actor, FUTIAN, None, "verify")
+        _, order = desk.dispatch(actor, FUTIAN, None)
+        assert stage.deliver(sqlite_store, wired, Window.last(1), max_seconds=30).get("delivered") == 1
+        system.set_status(order.id, "accepted")
+        end = datetime.now(timezone.utc) + timedelta(hours=2)
+        later = Window(end - timedelta(minutes=5), end)  # the window moved on past the update
+        assert stage.sync_status(sqlite_store, wired, later).get("applied") == 1
+        assert sqlite_store.orders.get(order.id).status.value == "accepted"
+        assert sqlite_store.orders.oldest_unanswered("city12345") is None

@@ -80,7 +80,8 @@ def seed(store, config, now: datetime | None = None) -> dict[int, str]:
             members.append((post.id, 1.0))
         last = first + timedelta(minutes=3 * (len(spec.posts) - 1))
         lead = Lead(id=lead_id(spec.n), status=LeadStatus.NEW, title=spec.title, category=spec.category,
-                    district=spec.district, street=spec.street, unit=None, urgent=spec.urgent,
+                    district=spec.district, street=spec.street, unit=f"{spec.district}{spec.category}主管部门",
+                    urgent=spec.urgent,
                     priority=spec.priority, priority_parts=PriorityParts(volume=spec.priority),
                     post_count=len(spec.posts), platform_count=len({PLATFORMS[i % len(PLATFORMS)]
                                                                     for i in range(len(spec.posts))}),

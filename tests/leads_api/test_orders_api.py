@@ -160,3 +160,13 @@ def test_dead_orders_can_be_retried(ana, sqlite_store):
     assert ana.post(f"/work-orders/{order['id']}/retry").status_code == 409
     assert ana.get("/work-orders/WO0000000000000A").status_code == 404
     assert ana.get("/work-orders/not-an-order").status_code == 422
+
+
+def test_dispatch_needs_a_responsible_unit(ana, sqlite_store):
+    from dataclasses import replace
+    lead = sqlite_store.leads.get(NANSHAN[2])
+    sqlite_store.leads.update(replace(lead, unit=None), lead.version)
+    ana.post(f"/leads/{NANSHAN[2]}/verify", json={"version": 2})
+    resp = ana.post(f"/leads/{NANSHAN[2]}/dispatch", json={"version": 3})
+    assert resp.status_code == 422 and resp.json()["problems"][0]["param"] == "unit"
+    assert ana.get("/work-orders").json()["total"] == 0

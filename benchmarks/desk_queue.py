@@ -344,14 +344,14 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, db: Path):
+    def __init__(self, db: Path, workers: int = 1):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DESK_BENCH_DB": str(db), "DESK_BENCH_SECRET": secrets.token_urlsafe(32)}
         self.log = tempfile.NamedTemporaryFile(prefix="desk_bench_server_", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "benchmarks.desk_queue:server_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", "--log-level", "warning",
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers), "--log-level", "warning",
              "--no-access-log"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
             cwd=Path(__file__).resolve().parents[1])
@@ -522,6 +522,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--duration", type=int, default=15, help="seconds of load per scenario")
     ap.add_argument("--warmup", type=int, default=3, help="seconds of load before each measured run")
     ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--server-workers", type=int, default=1, help="uvicorn worker processes (radar serve --workers)")
     ap.add_argument("--rebuild", action="store_true", help="build the database even when a matching one exists")
     ap.add_argument("--only", nargs="*", default=None, help="scenario names to run (default: all)")
     args = ap.parse_args(argv)
@@ -534,7 +535,7 @@ def main(argv: list[str] | None = None) -> dict:
     config = load_config(REPO_ROOT / "config")
     build_seconds, reused = ensure_db(args.db, args.leads, args.posts, config, args.rebuild)
     creds = credentials(args.db)
-    server = Server(args.db)
+    server = Server(args.db, args.server_workers)
     prev = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     results: dict[str, dict] = {}
     skipped: dict[str, str] = {}
@@ -572,6 +573,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {
         "benchmark": "desk_queue", "leads": args.leads, "posts": args.posts, "db": str(args.db),
         "build_seconds": round(build_seconds, 1), "db_reused": reused, "connections": args.connections,
+        "server_workers": args.server_workers,
         "duration_s": args.duration, "p95_goal_ms": P95_GOAL_MS, "worst_p95_ms": worst,
         "pass": worst is not None and worst <= P95_GOAL_MS and all(r["non2xx"] == 0 for r in results.values()),
         "scenarios": results, "skipped": skipped,

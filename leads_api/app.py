@@ -132,3 +132,13 @@ def create_app(store: Store, config: Config, *, secret: str | None = None) -> Fa
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def from_settings() -> FastAPI:
+    """uvicorn's factory for `radar serve --workers N`: each worker process opens its own store
+    and config from the environment (RADAR_HOME, DATABASE_URL, RADAR_CONFIG_DIR, RADAR_SECRET_KEY)."""
+    from core.config import load_config
+    from core.settings import Settings
+    settings = Settings()
+    store = Store.open(settings.db_url)
+    return create_app(store, load_config(settings.config_dir), secret=settings.web_secret())

@@ -61,15 +61,17 @@ def run(
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="server processes (one per core is a good start)")] = 1,
 ) -> None:
-    """Serve the leads API (OpenAPI docs at /docs)."""
+    """Serve the analyst desk and its API (OpenAPI docs at /docs)."""
     import uvicorn
-    from leads_api.app import create_app
     settings = settings_or_exit()
-    config = config_or_exit(settings)
-    store = open_store(settings)
-    err.print(f"Civic Radar desk on http://{host}:{port}/desk  (API docs: /docs)")
-    uvicorn.run(create_app(store, config, secret=settings.web_secret()), host=host, port=port, log_level="warning")
+    config_or_exit(settings)  # fail here, once, not in every worker
+    open_store(settings).close()  # migrate once, before the workers open it
+    settings.web_secret()  # made once, before the workers read it
+    err.print(f"Civic Radar desk on http://{host}:{port}/desk  (API docs: /docs), {workers} worker(s)")
+    uvicorn.run("leads_api.app:from_settings", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
 
 
 @app.command()

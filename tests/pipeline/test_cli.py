@@ -125,3 +125,27 @@ def test_broken_settings_and_config_fail_clearly(tmp_path):
     env = env_for(tmp_path, RADAR_CONFIG_DIR=str(tmp_path / "nowhere"))
     out = subprocess.run(RADAR + ["run"], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert out.returncode == 1 and "radar.yaml: file is missing" in out.stderr
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_answers_and_stops_on_interrupt(tmp_path):
+    port = free_port()
+    env = env_for(tmp_path)
+    proc = subprocess.Popen(RADAR + ["serve", "--port", str(port), "--workers", "2"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                resp = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, "the desk never answered"
+                time.sleep(0.3)
+        assert resp.json() == {"status": "ok", "database": "sqlite", "leads": 0}
+        assert httpx.get(f"http://127.0.0.1:{port}/leads").status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/desk", follow_redirects=False).status_code in (302, 303, 307)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0

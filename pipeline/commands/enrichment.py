@@ -1,6 +1,8 @@
 """`radar` commands for the enrichment capability:
 
     radar train classifier --input CSV --text-column COL --label-column COL --output DIR
+    radar train category --base CSV --eval CSV [--labels-since DATE] [--registry DIR]
+    radar train models [--registry DIR]
     radar classify --model DIR --input CSV --text-columns COL1,COL2 --output OUT.jsonl
     radar enrich --text TEXT [--geotag TAG] [--model DIR]
 
@@ -66,6 +68,92 @@ def train_classifier(
     print(json.dumps({"output": str(output), "rows": len(rows), "labels": model.meta["labels"],
                       "temperature": model.temperature, "low_confidence": model.low_confidence},
                      ensure_ascii=False))
+
+
+def _registry_dir(registry: Path | None) -> Path:
+    from core.settings import Settings
+    from enrichment.learning import default_registry
+    if registry is not None:
+        return registry
+    try:
+        return default_registry(Settings().home)
+    except ValueError as exc:
+        _fail(f"settings: {exc}", 2)
+
+
+def _read_labelled(path: Path, text_columns: str, label_column: str):
+    from enrichment.dataset import DatasetError, read_table
+    columns = [c.strip() for c in text_columns.split(",") if c.strip()]
+    if not columns:
+        _fail(f"no text column given for {path}", 2)
+    try:
+        table = read_table(path, columns, label_column)
+    except DatasetError as exc:
+        _fail(str(exc))
+    print(f"read {path}: {_counts(table.counts)}", file=sys.stderr)
+    rows = table.usable
+    if not rows:
+        _fail(f"{path}: no usable rows")
+    return [r.text for r in rows], [r.label for r in rows]
+
+
+@train_app.command("category")
+def train_category(
+    base: Annotated[Path, typer.Option("--base", help="labelled base CSV (e.g. the tokenized training file)")],
+    eval_csv: Annotated[Path, typer.Option("--eval", help="the FIXED labelled evaluation CSV (never trained on)")],
+    labels_since: Annotated[str | None, typer.Option(
+        "--labels-since", help="use the desk's decisions at or after this date or ISO time (UTC); default all")] = None,
+    registry: Annotated[Path | None, typer.Option(
+        "--registry", help="model registry folder (default $RADAR_HOME/models/category)")] = None,
+    base_text_columns: Annotated[str, typer.Option("--base-text-columns")] = "text_tokens",
+    eval_text_columns: Annotated[str, typer.Option("--eval-text-columns")] = "留言主题,留言详情",
+    label_column: Annotated[str, typer.Option("--label-column", help="label column of both CSVs")] = "label",
+    desk_weight: Annotated[int, typer.Option("--desk-weight", min=1, help="times each desk example counts")] = 5,
+    min_gain: Annotated[float, typer.Option(
+        "--min-gain", help="accuracy the candidate must gain over the current model (0: no worse)")] = 0.0,
+    calibrate: Annotated[bool, typer.Option("--calibrate/--no-calibrate")] = True,
+) -> None:
+    """Train a category model from the base CSV plus the desk's decisions, score it and the current
+    model on the fixed eval CSV, promote it only if it is no worse; print one JSON line."""
+    from enrichment.learning import Registry, promote_if_better, train_candidate
+    from pipeline.commands.common import open_store, settings_or_exit
+    from pipeline.commands.labels import parse_since
+
+    since = parse_since(labels_since) if labels_since else None
+    reg = Registry(_registry_dir(registry))
+    base_texts, base_labels = _read_labelled(base, base_text_columns, label_column)
+    eval_texts, eval_labels = _read_labelled(eval_csv, eval_text_columns, label_column)
+    store = open_store(settings_or_exit())
+    try:
+        desk_labels = store.triage.labels(since)
+    finally:
+        store.close()
+    print(f"desk labels: {len(desk_labels)}", file=sys.stderr)
+    try:
+        candidate = train_candidate(base_texts, base_labels, desk_labels, desk_weight=desk_weight,
+                                    calibrate=calibrate,
+                                    sources={"base": str(base), "eval_file": str(eval_csv),
+                                             "labels_since": since.isoformat() if since else None})
+    except ValueError as exc:
+        _fail(f"cannot train: {exc}")
+    decision = promote_if_better(reg, candidate, eval_texts, eval_labels, min_gain=min_gain)
+    print(json.dumps({**decision.as_dict(), "registry": str(reg.root)}, ensure_ascii=False))
+
+
+@train_app.command("models")
+def train_models(
+    registry: Annotated[Path | None, typer.Option(
+        "--registry", help="model registry folder (default $RADAR_HOME/models/category)")] = None,
+) -> None:
+    """List the registry's versions, one JSON line each: status, eval scores, parent, current."""
+    from enrichment.learning import Registry, listing
+
+    reg = Registry(_registry_dir(registry))
+    rows = listing(reg)
+    if not rows:
+        print(f"{reg.root}: no models yet (train one with `radar train category`)", file=sys.stderr)
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False))
 
 
 def classify(

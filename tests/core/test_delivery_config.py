@@ -3,26 +3,10 @@ with file and key path, and a secret written where an environment variable's nam
 refused without being repeated."""
 from __future__ import annotations
 
-import shutil
-
 import pytest
-import yaml
 
 from core.config import ConfigError, DeliveryFile, load_config, target_for
-from tests.conftest import REPO
-
-
-@pytest.fixture
-def config_dir(tmp_path):
-    target = tmp_path / "config"
-    shutil.copytree(REPO / "config", target)
-    return target
-
-
-def _edit(path, change):
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+from tests.core.test_config import _edit, config_dir  # noqa: F401 - the fixture is used by name
 
 
 def _problems(config_dir):

@@ -475,10 +475,21 @@ def _busy_seconds() -> float:
 
 
 def _process_seconds(pid: int) -> float:
-    """CPU seconds (user + system, every thread) the process has used."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system, every thread) the process and its live descendants have
+    used (uvicorn's worker processes with --server-workers > 1)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # exited meanwhile
+    return total
 
 
 def run_wrk(base: str, s: Scenario, duration: int, connections: int, script: Path, server_pid: int) -> dict:

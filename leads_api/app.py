@@ -122,7 +122,7 @@ def create_app(store: Store, config: Config, *, secret: str | None = None) -> Fa
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:
-        return Health(status="ok", database=store.backend, leads=store.reports.counts()["leads"])
+        return Health(status="ok", database=store.backend, leads=store.reports.lead_count())
 
     from leads_api.routes import account, leads, orders
     app.include_router(leads.router)

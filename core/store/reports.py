@@ -71,6 +71,11 @@ class ReportRepository(Repository):
                      "window_end": r.window_end, "count": r.count, "baseline": r.baseline,
                      "ratio": r.ratio, "created_at": r.created_at} for r in conn.execute(q)]
 
+    def lead_count(self) -> int:
+        """Leads stored: the health check's one figure (counts() reads every post too)."""
+        with self.db.connect() as conn:
+            return conn.execute(select(func.count()).select_from(t.leads)).scalar_one()
+
     def counts(self) -> dict[str, int]:
         """How many rows of each kind, for `radar status`, health and benchmarks."""
         with self.db.connect() as conn:

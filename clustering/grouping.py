@@ -29,7 +29,7 @@ from sklearn.cluster import AgglomerativeClustering
 
 from clustering.dedup import UnionFind, exact_duplicate_pairs, near_duplicate_pairs
 from core.config import ClusteringConfig
-from core.models import EnrichedPost
+from core.models import DETAIL_KINDS, EnrichedPost
 
 CHUNK = 2048  # new posts whose similarity rows are held densely at once
 MAX_AGGLOMERATE = 8000  # new posts per block clustered in one go (memory is quadratic)
@@ -49,6 +49,9 @@ class Anchor:
     closed: bool  # closed leads are matched over `reopen_days`, open ones over the time window
     lat: float = float("nan")  # the place the lead is at, NaN when its posts name none
     lon: float = float("nan")
+    spot: str = ""  # the place key most of its posts name ("" none): an open lead there is a
+    # candidate whatever its age, since the time window only bounds the search
+    detail: tuple[tuple[str, str], ...] = ()  # its detail address (kind, value), as a post's
 
 
 @dataclass(frozen=True)
@@ -70,17 +73,54 @@ class _Posts:
     street: np.ndarray
     lat: np.ndarray  # NaN unless the post names a place (an estate, a road, a landmark)
     lon: np.ndarray
+    spot: np.ndarray  # place key, "" when none
+    detail: np.ndarray  # (n, len(DETAIL_KINDS)) codes of the detail values, 0 = none named
 
     @classmethod
     def of(cls, posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix,
-           embeddings: np.ndarray | None) -> "_Posts":
+           embeddings: np.ndarray | None, codes: "DetailCodes") -> "_Posts":
         points = [place_of(p) or (np.nan, np.nan) for p in posts]
         return cls(vectors, embeddings,
                    np.array([p.post.published_at.timestamp() for p in posts], dtype=float),
                    np.array([p.enrichment.category or "" for p in posts], dtype=object),
                    np.array([p.enrichment.street or "" for p in posts], dtype=object),
                    np.array([lat for lat, _ in points], dtype=float),
-                   np.array([lon for _, lon in points], dtype=float))
+                   np.array([lon for _, lon in points], dtype=float),
+                   np.array([p.enrichment.place_key or "" for p in posts], dtype=object),
+                   codes.of([p.enrichment.place_detail for p in posts]))
+
+
+class DetailCodes:
+    """Detail values as small ints per kind, so conflicts are compared as arrays."""
+
+    def __init__(self) -> None:
+        self._codes: dict[tuple[str, str], int] = {}
+
+    def of(self, details: Sequence[tuple[tuple[str, str], ...]]) -> np.ndarray:
+        out = np.zeros((len(details), len(DETAIL_KINDS)), dtype=np.int32)
+        for i, detail in enumerate(details):
+            for kind, value in detail:
+                if kind in _KIND:
+                    out[i, _KIND[kind]] = self._codes.setdefault((kind, value), len(self._codes) + 1)
+        return out
+
+
+_KIND = {kind: k for k, kind in enumerate(DETAIL_KINDS)}
+
+
+def _apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row x column: True where both name a detail of one kind (3栋, B出口) and they differ."""
+    out = np.zeros((a.shape[0], b.shape[0]), dtype=bool)
+    for k in range(a.shape[1]):
+        x, y = a[:, k], b[:, k]
+        if not (x.any() and y.any()):
+            continue
+        out |= (x[:, None] != 0) & (y[None, :] != 0) & (x[:, None] != y[None, :])
+    return out
+
+
+def _same_spot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a[:, None] == b[None, :]) & (a[:, None] != "")
 
 
 def place_of(post: EnrichedPost) -> tuple[float, float] | None:
@@ -144,14 +184,16 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
     # placed through its original only, never by its text.
     own_text = np.array([p.post.reposted_id is None for p in posts])
     place = _Placement(n, k)
-    f = _Posts.of(posts, vectors, embeddings)
+    codes = DetailCodes()
+    f = _Posts.of(posts, vectors, embeddings, codes)
+    anchor_detail = codes.of([a.detail for a in anchors])
     for i, a in links:
         place.join(i, n + a, 1.0)
     anchor_blocks: dict[str, list[int]] = defaultdict(list)
     for a, anchor in enumerate(anchors):
         anchor_blocks[anchor.district].append(a)
     for district, idx in _blocks(posts, own_text).items():
-        _place_block(f, idx, anchors, centroids, anchor_embeddings,
+        _place_block(f, idx, anchors, centroids, anchor_embeddings, anchor_detail,
                      np.array(anchor_blocks.get(district, []), dtype=int), place, cfg)
     _hard_links(posts, own_text, place, cfg)
 
@@ -182,16 +224,21 @@ def _post_similarity(f: _Posts, rows: np.ndarray, cols: np.ndarray, cfg: Cluster
     sims = (f.vectors[rows] @ f.vectors[cols].T).toarray()
     if f.embeddings is not None:
         sims = blend(sims, f.embeddings[rows] @ f.embeddings[cols].T, cfg)
+    same = _same_spot(f.spot[rows], f.spot[cols])
+    if cfg.same_place_bonus:
+        sims = np.minimum(sims + cfg.same_place_bonus * same, 1.0)
     close = np.abs(f.times[rows][:, None] - f.times[cols][None, :]) <= cfg.time_window_days * DAY
-    ok = (close & _compatible(f.category[rows], f.category[cols]) & _compatible(f.street[rows], f.street[cols])
-          & _near(f.lat[rows], f.lon[rows], f.lat[cols], f.lon[cols], cfg.same_place_meters))
+    ok = ((close | same) & _compatible(f.category[rows], f.category[cols])
+          & _compatible(f.street[rows], f.street[cols])
+          & _near(f.lat[rows], f.lon[rows], f.lat[cols], f.lon[cols], cfg.same_place_meters)
+          & ~_apart(f.detail[rows], f.detail[cols]))
     sims[~ok] = 0.0
     return sims
 
 
 def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], cols: np.ndarray,
                        centroids: sparse.csr_matrix, anchor_embeddings: np.ndarray | None,
-                       cfg: ClusteringConfig) -> np.ndarray:
+                       anchor_detail: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
     """Average cosine of each post to each lead's members, zero where they cannot be one problem."""
     sims = (f.vectors[rows] @ centroids[cols].T).toarray()
     if f.embeddings is not None and anchor_embeddings is not None:
@@ -200,11 +247,18 @@ def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], c
         # A lead with no embedding centroid yet is judged by its words alone.
         sims[:, known] = blend(sims[:, known], mean_cos[:, known], cfg)
     chosen = [anchors[c] for c in cols]
+    same = _same_spot(f.spot[rows], np.array([a.spot for a in chosen], dtype=object))
+    if cfg.same_place_bonus:
+        sims = np.minimum(sims + cfg.same_place_bonus * same, 1.0)
     reach = np.array([(cfg.reopen_days if a.closed else cfg.time_window_days) * DAY for a in chosen])
     first = np.array([a.first_seen for a in chosen]) - reach
     last = np.array([a.last_seen for a in chosen]) + reach
     t = f.times[rows][:, None]
-    ok = ((t >= first[None, :]) & (t <= last[None, :])
+    # An open lead at the post's place is the same problem however long it has run; a closed
+    # one comes back only within reopen_days (past that, a recurrence is a new lead).
+    running = same & ~np.array([a.closed for a in chosen], dtype=bool)[None, :]
+    ok = ((((t >= first[None, :]) & (t <= last[None, :])) | running)
+          & ~_apart(f.detail[rows], anchor_detail[cols])
           & _compatible(f.category[rows], np.array([a.category for a in chosen], dtype=object))
           & _compatible(f.street[rows], np.array([a.street for a in chosen], dtype=object))
           & _near(f.lat[rows], f.lon[rows], np.array([a.lat for a in chosen], dtype=float),
@@ -276,14 +330,14 @@ def _join_groups(f: _Posts, rows: np.ndarray, others: np.ndarray, place: _Placem
 
 
 def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], centroids: sparse.csr_matrix,
-                 anchor_embeddings: np.ndarray | None, anchor_idx: np.ndarray, place: _Placement,
-                 cfg: ClusteringConfig) -> None:
+                 anchor_embeddings: np.ndarray | None, anchor_detail: np.ndarray, anchor_idx: np.ndarray,
+                 place: _Placement, cfg: ClusteringConfig) -> None:
     rest = idx
     if len(anchor_idx):
         joined = np.zeros(len(idx), dtype=bool)
         for s in range(0, len(idx), CHUNK):
             rows = idx[s:s + CHUNK]
-            scores = _anchor_similarity(f, rows, anchors, anchor_idx, centroids, anchor_embeddings, cfg)
+            scores = _anchor_similarity(f, rows, anchors, anchor_idx, centroids, anchor_embeddings, anchor_detail, cfg)
             joined[s:s + CHUNK] = _join_best(rows, place.n + anchor_idx, scores, place, cfg)
         rest = idx[~joined]
     for s in range(0, len(rest), MAX_AGGLOMERATE):

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from clustering.grouping import place_of
 from core.config import PriorityWeights
-from core.models import EnrichedPost, Lead, LeadStatus, LeadTally, PriorityParts
+from core.models import DETAIL_KINDS, EnrichedPost, Lead, LeadStatus, LeadTally, PriorityParts
 
 TITLE_CHARS = 60
 
@@ -36,6 +36,8 @@ def tally_of(members: Sequence[EnrichedPost], as_of: datetime) -> LeadTally:
     streets: Counter = Counter((m.enrichment.district, m.enrichment.street) for m in members
                                if m.enrichment.district and m.enrichment.street)
     places: Counter = Counter(p for p in map(place_of, members) if p is not None)
+    spots: Counter = Counter(m.enrichment.place_key for m in members if m.enrichment.place_key)
+    details: Counter = Counter(f"{kind}:{value}" for m in members for kind, value in m.enrichment.place_detail)
     day_before = as_of - timedelta(days=1)
     return LeadTally(
         posts=len(members), engagement=sum(m.post.engagement.total for m in members),
@@ -44,7 +46,17 @@ def tally_of(members: Sequence[EnrichedPost], as_of: datetime) -> LeadTally:
         urgent=any(m.enrichment.urgent for m in members),
         recent=tuple(sorted(m.post.published_at for m in members if m.post.published_at >= day_before)),
         platforms=frozenset(m.post.platform for m in members),
-        categories=dict(categories), districts=dict(districts), streets=dict(streets), places=dict(places))
+        categories=dict(categories), districts=dict(districts), streets=dict(streets), places=dict(places),
+        spots=dict(spots), details=dict(details))
+
+
+def main_detail(tally: LeadTally) -> tuple[tuple[str, str], ...]:
+    """Per kind, the detail most members naming one name (3栋 of 3栋 ×5, 5栋 ×1)."""
+    by_kind: dict[str, dict[str, int]] = {}
+    for key, n in tally.details.items():
+        kind, _, value = key.partition(":")
+        by_kind.setdefault(kind, {})[value] = n
+    return tuple((kind, majority(by_kind[kind])) for kind in DETAIL_KINDS if kind in by_kind)
 
 
 def main_point(tally: LeadTally) -> tuple[float, float] | None:

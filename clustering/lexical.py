@@ -61,12 +61,16 @@ def what_text(enrichment: Enrichment) -> str:
     district, street and place point; the text says what it is. Left in, a long estate name
     makes a broken lift and a peeling wall there look alike."""
     text = enrichment.normalized_text
-    if not enrichment.location_spans:
-        return text
-    chars = list(text)
-    for start, end in enrichment.location_spans:
-        chars[start:end] = " " * (end - start)
-    return "".join(chars)
+    if enrichment.location_spans:
+        chars = list(text)
+        for start, end in enrichment.location_spans:
+            chars[start:end] = " " * (end - start)
+        text = "".join(chars)
+    # An estate no gazetteer holds is blanked too: it counts once, as the place key.
+    name = enrichment.place_name
+    if name and len(name) >= 3 and enrichment.location_precision != "place":
+        text = text.replace(name, " " * len(name))
+    return text
 
 
 def term_counts(texts: Sequence[str]) -> sparse.csr_matrix:

@@ -21,7 +21,7 @@ from clustering.embedding_cache import embed_posts
 from clustering.embeddings import Embedder, default_embedder
 from clustering.grouping import Anchor, group
 from clustering.keywords import ctfidf_keywords
-from clustering.leads import build_lead, lead_id_for, main_point, majority, tally_of
+from clustering.leads import build_lead, lead_id_for, main_detail, main_point, majority, tally_of
 from core import sla, triage
 from core.config import Config
 from core.models import (EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, LeadTally, StageState, Window,
@@ -61,13 +61,17 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
 
     anchored = store.leads.anchors(window.start - timedelta(days=cfg.time_window_days),
                                    window.start - timedelta(days=cfg.reopen_days))
+    # The time window bounds the scan; a lead still open at a place a new post names is found
+    # by the place, however long its problem has run.
+    anchored += store.leads.anchors_at([ep.enrichment.place_key for ep in new_posts if ep.enrichment.place_key],
+                                       exclude=[lead.id for lead, _ in anchored])
     leads = {lead.id: lead for lead, _ in anchored}
     profiles = {lead.id: profile for lead, profile in anchored if profile is not None}
     backfilled = _backfill_profiles(store, [lid for lid in leads if lid not in profiles], idf)
     profiles.update({p.lead_id: p for p in backfilled})
     anchors = [Anchor(lead.id, lead.first_seen.timestamp(), lead.last_seen.timestamp(), lead.district or "",
                       _matching_category(lead, profiles[lead.id]), lead.street or "", lead.status == LeadStatus.CLOSED,
-                      *_point(profiles[lead.id])) for lead, _ in anchored]
+                      *_point(profiles[lead.id]), *_spot(profiles[lead.id])) for lead, _ in anchored]
     centroids = lexical.stack([(profiles[a.lead_id].features, profiles[a.lead_id].weights) for a in anchors])
     anchor_embeddings = (_anchor_embeddings([profiles[a.lead_id] for a in anchors], embedder)
                          if embedder is not None else None)
@@ -167,7 +171,8 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     grown = [replace(profile, tally=plan.tally, representative=rep.id,
                      embedding=_grown_embedding(plan, groups[plan.n], anchor_row, profiles, anchor_embeddings,
                                                 embeddings),
-                     embedding_model=embedder.name if embedder is not None else None)
+                     embedding_model=embedder.name if embedder is not None else None,
+                     place_key=majority(plan.tally.spots))
              for plan, profile, rep in zip(plans, grown, reps)]
     new_state = StageState(lexical.STATE_NAME, state.version if state else 0, frequencies.docs,
                            frequencies.to_bytes())
@@ -334,6 +339,13 @@ def _grown_embedding(plan: "_Plan", g, anchor_row: dict[str, int], profiles: dic
 
 def _rekey(previous: Lead | None, size: int) -> bool:
     return previous is None or not previous.keywords or size.bit_length() > previous.post_count.bit_length()
+
+
+def _spot(profile: LeadProfile) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The lead's place key and detail address, from its members' tally."""
+    if profile.tally is None:
+        return profile.place_key or "", ()
+    return profile.place_key or majority(profile.tally.spots) or "", main_detail(profile.tally)
 
 
 def _point(profile: LeadProfile) -> tuple[float, float]:

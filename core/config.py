@@ -383,6 +383,9 @@ class ClusteringConfig(Strict):
                                     "similarity (0: words only, no model loaded)")
     embedding_floor: float = Field(0.88, ge=0, lt=1, description="embedding cosine that counts as "
                                    "unrelated (multilingual-e5-small: about 0.88 for Chinese posts)")
+    same_place_bonus: float = Field(0.1, ge=0, le=1, description="added to the similarity of posts (and "
+                                    "leads) naming one place (estate, facility, road): the place is "
+                                    "blanked from the words compared, so it counts here once")
 
 
 class PriorityWeights(Strict):

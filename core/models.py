@@ -98,6 +98,11 @@ class Post:
         return f"{self.title}\n{self.text}" if self.title else self.text
 
 
+# Kinds of detail address within a place (enrichment.spots), compared kind by kind: two posts
+# naming different buildings of one estate are about different spots.
+DETAIL_KINDS = ("building", "unit", "exit", "gate", "lane", "number", "section")
+
+
 @dataclass(frozen=True)
 class Enrichment:
     """What the enrich stage concluded about one post, with its reasons."""
@@ -132,6 +137,13 @@ class Enrichment:
     process: str | None = None
     dispatch_minutes: int | None = None
     resolution_hours: int | None = None
+    # Where exactly (enrichment.spots): the named place, even one no gazetteer holds, its
+    # identity key, and the detail address within it as (kind, value) pairs.
+    place_name: str | None = None
+    place_key: str | None = None
+    place_detail: tuple[tuple[str, str], ...] = ()
+    # Which category model decided (its registry version), None when the keyword rules did.
+    category_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +244,8 @@ class LeadTally:
     districts: dict[str, int]
     streets: dict[tuple[str, str], int]  # (district, street)
     places: dict[tuple[float, float], int]  # the points of places members name
+    spots: dict[str, int] = field(default_factory=dict)  # place keys members name
+    details: dict[str, int] = field(default_factory=dict)  # "kind:value" details members name
 
     def plus(self, other: "LeadTally") -> "LeadTally":
         def add(a: dict, b: dict) -> dict:
@@ -244,7 +258,8 @@ class LeadTally:
                          self.urgent or other.urgent, tuple(sorted(self.recent + other.recent)),
                          self.platforms | other.platforms, add(self.categories, other.categories),
                          add(self.districts, other.districts), add(self.streets, other.streets),
-                         add(self.places, other.places))
+                         add(self.places, other.places), add(self.spots, other.spots),
+                         add(self.details, other.details))
 
     def since(self, start: datetime) -> "LeadTally":
         """The same tally with `recent` cut to members published at or after `start`."""
@@ -266,6 +281,7 @@ class LeadProfile:
     representative: str | None = None  # the member post closest to the centroid: the title's source
     embedding: np.ndarray | None = None  # float32 mean of the members' embeddings (None: not kept)
     embedding_model: str | None = None  # the embedder's name those embeddings came from
+    place_key: str | None = None  # the place most members name (enrichment.spots), the lookup key
 
 
 @dataclass(frozen=True)

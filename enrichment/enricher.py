@@ -21,6 +21,7 @@ from enrichment.model import TextClassifier
 from enrichment.normalize import Normalized, normalize
 from enrichment.relevance import Relevance, RelevanceScorer
 from enrichment.routing import UNROUTED, Route, Router
+from enrichment.spots import NO_SPOT, Spot, find_spot
 from enrichment.urgency import NOT_URGENT, Urgency, UrgencyJudge
 
 # Below this keyword confidence a supervised model, when given, gets the say.
@@ -37,16 +38,20 @@ class Analysis:
     location: Location
     urgency: Urgency = NOT_URGENT
     route: Route = UNROUTED
+    spot: Spot = NO_SPOT
 
 
 class Enricher:
-    def __init__(self, config: Config, model: TextClassifier | None = None):
+    def __init__(self, config: Config, model: TextClassifier | None = None, model_version: str | None = None):
         self.relevance = RelevanceScorer(config.relevance)
         self.classifier = Classifier(config.catalogue)
         self.locator = Locator(config.gazetteer)
         self.urgency = UrgencyJudge(config.implementation)
         self.router = Router(config)
         self.model = model
+        # Stamped on each enrichment the model decided, so a label can name the model it corrects.
+        self.model_version = model_version or (model.meta.get("registry", {}).get("version") or "unversioned"
+                                               if model is not None else None)
         # Model labels may be item ids, category names or their aliases (环境保护 → 生态环境).
         self._label_category: dict[str, str] = {}
         for c in config.catalogue.categories:
@@ -60,6 +65,7 @@ class Enricher:
         matches = self.locator.scan(norm.text)
         location = self.locator.locate(norm.text, geotag, matches)
         masked = self.locator.mask(norm.text, matches)
+        spot = find_spot(norm.text, location.place, masked)
         relevance = self.relevance.score(masked)
         category = self._with_model(norm.text, self.classifier.classify(masked, relevance.relevant))
         urgency = self.urgency.judge(masked, category.item, relevance.relevant)
@@ -68,7 +74,7 @@ class Enricher:
             route = self.router.route(category.item, category.category, location.district,
                                       location.street, urgency.urgent,
                                       outside=location.precision == "outside")
-        return Analysis(norm, relevance, category, location, urgency, route)
+        return Analysis(norm, relevance, category, location, urgency, route, spot)
 
     def _with_model(self, text: str, guess: CategoryGuess) -> CategoryGuess:
         if self.model is None or guess.confidence >= MODEL_OVERRIDE_BELOW:
@@ -148,13 +154,16 @@ class Enricher:
             location_spans=loc.spans,
             unit=route.unit, duty_rule=route.rule if route.unit else None, process=route.process,
             dispatch_minutes=route.dispatch_minutes, resolution_hours=route.resolution_hours,
+            place_name=a.spot.place, place_key=a.spot.key, place_detail=a.spot.detail,
+            category_model=(self.model_version if any("(model " in r for r in a.category.reasons) else None),
         )
 
 
 def _where(e: Enrichment) -> dict:
     return {"city": e.city, "community": e.community, "lat": e.lat, "lon": e.lon,
             "location_precision": e.location_precision, "location_confidence": e.location_confidence,
-            "location_spans": ()}  # spans point into the original's text, not this one
+            "location_spans": (),  # spans point into the original's text, not this one
+            "place_name": e.place_name, "place_key": e.place_key, "place_detail": e.place_detail}
 
 
 def _whose(e: Enrichment) -> dict:

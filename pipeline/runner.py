@@ -30,8 +30,15 @@ def crawl_stage(settings: Settings, platforms: list[str] | None = None) -> Stage
 
 
 def enrich_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
+    """Enrich with the promoted category model of $RADAR_HOME's registry, when one is promoted
+    (`radar train category`); each enrichment it decided names its version."""
+    from enrichment.enricher import Enricher
+    from enrichment.learning import Registry, default_registry
     from enrichment.stage import enrich
-    return enrich(store, config, window)
+    registry = Registry(default_registry(Settings().home))
+    version = registry.current()
+    model = registry.load(version) if version else None
+    return enrich(store, config, window, Enricher(config, model, version))
 
 
 def cluster_stage(store: Store, config: Config, window: Window) -> dict[str, int]:

@@ -125,7 +125,7 @@ class LeadRepository(Repository):
         lpr = t.lead_profiles
         q = (select(t.leads, lpr.c.members, lpr.c.features, lpr.c.weights, lpr.c.lat.label("profile_lat"),
                     lpr.c.lon.label("profile_lon"), lpr.c.tally, lpr.c.representative, lpr.c.embedding,
-                    lpr.c.embedding_model)
+                    lpr.c.embedding_model, lpr.c.place_key)
              .outerjoin(t.lead_profiles, t.lead_profiles.c.lead_id == t.leads.c.id)
              .where(t.leads.c.last_seen >= min(open_since, closed_since),
                     ((t.leads.c.status.in_(GROWING)
@@ -134,6 +134,27 @@ class LeadRepository(Repository):
              .order_by(t.leads.c.id))
         with self.db.connect() as conn:
             return [(lead_from_row(r), profile_from_row(r)) for r in conn.execute(q)]
+
+    def anchors_at(self, place_keys: Sequence[str], exclude: Sequence[str] = ()
+                   ) -> list[tuple[Lead, LeadProfile | None]]:
+        """Growing leads whose members mostly name one of `place_keys`, however long ago they
+        were last seen (an index lookup: the time window bounds the scan, not the problem)."""
+        keys = sorted({k for k in place_keys if k})
+        if not keys:
+            return []
+        lpr = t.lead_profiles
+        skip = set(exclude)
+        out = []
+        with self.db.connect() as conn:
+            for chunk in chunks(keys):
+                q = (select(t.leads, lpr.c.members, lpr.c.features, lpr.c.weights, lpr.c.lat.label("profile_lat"),
+                            lpr.c.lon.label("profile_lon"), lpr.c.tally, lpr.c.representative, lpr.c.embedding,
+                            lpr.c.embedding_model, lpr.c.place_key)
+                     .join(t.leads, t.leads.c.id == lpr.c.lead_id)
+                     .where(lpr.c.place_key.in_(chunk), t.leads.c.status.in_(GROWING))
+                     .order_by(t.leads.c.id))
+                out += [(lead_from_row(r), profile_from_row(r)) for r in conn.execute(q) if r.id not in skip]
+        return out
 
     def of_posts(self, post_ids: Sequence[str]) -> dict[str, str]:
         """post id -> the lead it is in, for those of `post_ids` that are in one."""

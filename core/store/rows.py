@@ -57,7 +57,8 @@ def enrichment_row(p: Post, e: Enrichment, now: datetime) -> dict:
             "location_precision": e.location_precision, "location_confidence": e.location_confidence,
             "location_spans": [list(s) for s in e.location_spans], "unit": e.unit,
             "duty_rule": e.duty_rule, "process": e.process, "dispatch_minutes": e.dispatch_minutes,
-            "resolution_hours": e.resolution_hours}
+            "resolution_hours": e.resolution_hours, "place_name": e.place_name, "place_key": e.place_key,
+            "place_detail": [list(d) for d in e.place_detail] or None, "category_model": e.category_model}
 
 
 def enrichment_from_row(r) -> Enrichment:
@@ -72,7 +73,9 @@ def enrichment_from_row(r) -> Enrichment:
                       location_confidence=r.location_confidence or 0.0,
                       location_spans=tuple(tuple(s) for s in (r.location_spans or ())),
                       unit=r.unit, duty_rule=r.duty_rule, process=r.process,
-                      dispatch_minutes=r.dispatch_minutes, resolution_hours=r.resolution_hours)
+                      dispatch_minutes=r.dispatch_minutes, resolution_hours=r.resolution_hours,
+                      place_name=r.place_name, place_key=r.place_key, place_detail=tuple((str(k), str(v)) for k, v in (r.place_detail or ())),
+                      category_model=r.category_model)
 
 
 def lead_row(lead: Lead) -> dict:
@@ -96,7 +99,8 @@ def tally_to_json(tally: LeadTally) -> dict:
             "recent": [at.isoformat() for at in tally.recent], "platforms": sorted(tally.platforms),
             "categories": tally.categories, "districts": tally.districts,
             "streets": [[d, st, n] for (d, st), n in sorted(tally.streets.items())],
-            "places": [[lat, lon, n] for (lat, lon), n in sorted(tally.places.items())]}
+            "places": [[lat, lon, n] for (lat, lon), n in sorted(tally.places.items())],
+            "spots": tally.spots, "details": tally.details}
 
 
 def tally_from_json(doc: dict) -> LeadTally:
@@ -107,7 +111,10 @@ def tally_from_json(doc: dict) -> LeadTally:
                          {k: int(v) for k, v in doc["categories"].items()},
                          {k: int(v) for k, v in doc["districts"].items()},
                          {(d, st): int(n) for d, st, n in doc["streets"]},
-                         {(float(lat), float(lon)): int(n) for lat, lon, n in doc["places"]})
+                         {(float(lat), float(lon)): int(n) for lat, lon, n in doc["places"]},
+                         # tallies written before migration 0012 name no spots
+                         {k: int(v) for k, v in doc.get("spots", {}).items()},
+                         {k: int(v) for k, v in doc.get("details", {}).items()})
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"lead tally is malformed ({exc!r}): {str(doc)[:200]}") from exc
 
@@ -162,7 +169,7 @@ def profile_row(p: LeadProfile, now: datetime) -> dict:
             "embedding": (np.asarray(p.embedding, dtype="<f4").tobytes()
                           if p.embedding is not None else None),
             "embedding_model": p.embedding_model if p.embedding is not None else None,
-            "updated_at": now}
+            "place_key": p.place_key, "updated_at": now}
 
 
 def profile_from_row(r) -> LeadProfile | None:
@@ -176,4 +183,4 @@ def profile_from_row(r) -> LeadProfile | None:
         raise StoreError(f"lead profile {r.id}: {features.size} features, {weights.size} weights")
     return LeadProfile(r.id, r.members, features, weights, r.profile_lat, r.profile_lon,
                        stored_tally(r.id, r.tally), r.representative,
-                       stored_embedding(r.id, r.embedding), r.embedding_model)
+                       stored_embedding(r.id, r.embedding), r.embedding_model, r.place_key)

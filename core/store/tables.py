@@ -93,6 +93,11 @@ enrichments = Table(
     Column("process", String(16)),
     Column("dispatch_minutes", Integer),
     Column("resolution_hours", Integer),
+    # Added by migration 0012 (finer places, model versions).
+    Column("place_name", String(100)),
+    Column("place_key", String(100)),
+    Column("place_detail", JSON),
+    Column("category_model", String(100)),
     Index("ix_enrichments_relevant", "relevant"),
     Index("ix_enrichments_text_hash", "text_hash"),
 )
@@ -253,7 +258,11 @@ lead_profiles = Table(
     Column("representative", String(200)),
     Column("embedding", LargeBinary),
     Column("embedding_model", String(300)),
+    # Added by migration 0012: the place most members name, so a post about it finds the lead
+    # however long ago the problem began.
+    Column("place_key", String(100)),
     Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_lead_profiles_place_key", "place_key"),
 )
 
 # Named state a stage carries from run to run (the clusterer's document frequencies), written

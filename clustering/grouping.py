@@ -52,6 +52,7 @@ class Anchor:
     spot: str = ""  # the place key most of its posts name ("" none): an open lead there is a
     # candidate whatever its age, since the time window only bounds the search
     detail: tuple[tuple[str, str], ...] = ()  # its detail address (kind, value), as a post's
+    terms: tuple[str, ...] = ()  # the catalogue keywords it is about (none: unknown)
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,12 @@ class _Posts:
     lat: np.ndarray  # NaN unless the post names a place (an estate, a road, a landmark)
     lon: np.ndarray
     spot: np.ndarray  # place key, "" when none
+    terms: sparse.csr_matrix  # (n, vocabulary) 1 where the post was read from that keyword
     detail: np.ndarray  # (n, len(DETAIL_KINDS)) codes of the detail values, 0 = none named
 
     @classmethod
     def of(cls, posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix,
-           embeddings: np.ndarray | None, codes: "DetailCodes") -> "_Posts":
+           embeddings: np.ndarray | None, codes: "DetailCodes", terms: sparse.csr_matrix) -> "_Posts":
         points = [place_of(p) or (np.nan, np.nan) for p in posts]
         return cls(vectors, embeddings,
                    np.array([p.post.published_at.timestamp() for p in posts], dtype=float),
@@ -87,14 +89,38 @@ class _Posts:
                    np.array([lat for lat, _ in points], dtype=float),
                    np.array([lon for _, lon in points], dtype=float),
                    np.array([p.enrichment.place_key or "" for p in posts], dtype=object),
+                   terms,
                    codes.of([p.enrichment.place_detail for p in posts]))
 
 
 class DetailCodes:
-    """Detail values as small ints per kind, so conflicts are compared as arrays."""
+    """Detail values as small ints per kind, and keyword sets as binary rows, so conflicts are
+    compared as arrays."""
 
     def __init__(self) -> None:
         self._codes: dict[tuple[str, str], int] = {}
+        self._terms: dict[str, int] = {}
+
+    def terms(self, sets: Sequence[Sequence[str]], idf: np.ndarray | None = None) -> sparse.csr_matrix:
+        """Unit rows over the keywords, weighted by `idf` (indexed by keyword code) when given."""
+        rows = [r for r, terms in enumerate(sets) for _ in set(terms)]
+        cols = [self._terms.setdefault(t, len(self._terms)) for terms in sets for t in set(terms)]
+        width = 4096 * (1 + len(self._terms) // 4096)
+        m = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(sets), width))
+        if idf is not None:
+            weights = np.ones(width, dtype=np.float32)
+            weights[:len(idf)] = idf[:width]
+            m = m @ sparse.diags(weights)
+        norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return (sparse.diags(1.0 / norms) @ m).tocsr()
+
+    def term_idf(self, binary: sparse.csr_matrix) -> np.ndarray:
+        """Smooth idf of each keyword code over the rows of `binary` (this run's posts)."""
+        present = binary.copy()
+        present.data[:] = 1
+        df = np.asarray(present.sum(axis=0)).ravel()[:len(self._terms)]
+        return (np.log((1.0 + binary.shape[0]) / (1.0 + df)) + 1.0).astype(np.float32)
 
     def of(self, details: Sequence[tuple[tuple[str, str], ...]]) -> np.ndarray:
         out = np.zeros((len(details), len(DETAIL_KINDS)), dtype=np.int32)
@@ -117,6 +143,21 @@ def _apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             continue
         out |= (x[:, None] != 0) & (y[None, :] != 0) & (x[:, None] != y[None, :])
     return out
+
+
+def _what_factor(a: sparse.csr_matrix, b: sparse.csr_matrix, cfg: ClusteringConfig) -> np.ndarray | float:
+    """`different_what_factor` where both were read from catalogue keywords and the keywords
+    they share are the common ones (跑路 in 美容院跑路 and 健身房跑路 at one park): rows are
+    idf-weighted unit vectors over this run's posts, and a cosine under `what_min_cosine`
+    means they are about different things. Else 1."""
+    if cfg.different_what_factor >= 1.0:
+        return 1.0
+    width = max(a.shape[1], b.shape[1])
+    a.resize((a.shape[0], width))
+    b.resize((b.shape[0], width))
+    cosine = (a @ b.T).toarray()
+    known = (np.diff(a.indptr) > 0)[:, None] & (np.diff(b.indptr) > 0)[None, :]
+    return np.where(known & (cosine < cfg.what_min_cosine), cfg.different_what_factor, 1.0)
 
 
 def _same_spot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -185,15 +226,18 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
     own_text = np.array([p.post.reposted_id is None for p in posts])
     place = _Placement(n, k)
     codes = DetailCodes()
-    f = _Posts.of(posts, vectors, embeddings, codes)
+    what = [p.enrichment.what_terms for p in posts]
+    idf = codes.term_idf(codes.terms(what))
+    f = _Posts.of(posts, vectors, embeddings, codes, codes.terms(what, idf))
     anchor_detail = codes.of([a.detail for a in anchors])
+    anchor_terms = codes.terms([a.terms for a in anchors], idf)
     for i, a in links:
         place.join(i, n + a, 1.0)
     anchor_blocks: dict[str, list[int]] = defaultdict(list)
     for a, anchor in enumerate(anchors):
         anchor_blocks[anchor.district].append(a)
     for district, idx in _blocks(posts, own_text).items():
-        _place_block(f, idx, anchors, centroids, anchor_embeddings, anchor_detail,
+        _place_block(f, idx, anchors, centroids, anchor_embeddings, anchor_detail, anchor_terms,
                      np.array(anchor_blocks.get(district, []), dtype=int), place, cfg)
     _hard_links(posts, own_text, place, cfg)
 
@@ -224,6 +268,7 @@ def _post_similarity(f: _Posts, rows: np.ndarray, cols: np.ndarray, cfg: Cluster
     sims = (f.vectors[rows] @ f.vectors[cols].T).toarray()
     if f.embeddings is not None:
         sims = blend(sims, f.embeddings[rows] @ f.embeddings[cols].T, cfg)
+    sims = sims * _what_factor(f.terms[rows], f.terms[cols], cfg)
     same = _same_spot(f.spot[rows], f.spot[cols])
     if cfg.same_place_bonus:
         sims = np.minimum(sims + cfg.same_place_bonus * same, 1.0)
@@ -238,7 +283,8 @@ def _post_similarity(f: _Posts, rows: np.ndarray, cols: np.ndarray, cfg: Cluster
 
 def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], cols: np.ndarray,
                        centroids: sparse.csr_matrix, anchor_embeddings: np.ndarray | None,
-                       anchor_detail: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
+                       anchor_detail: np.ndarray, anchor_terms: sparse.csr_matrix,
+                       cfg: ClusteringConfig) -> np.ndarray:
     """Average cosine of each post to each lead's members, zero where they cannot be one problem."""
     sims = (f.vectors[rows] @ centroids[cols].T).toarray()
     if f.embeddings is not None and anchor_embeddings is not None:
@@ -247,6 +293,7 @@ def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], c
         # A lead with no embedding centroid yet is judged by its words alone.
         sims[:, known] = blend(sims[:, known], mean_cos[:, known], cfg)
     chosen = [anchors[c] for c in cols]
+    sims = sims * _what_factor(f.terms[rows], anchor_terms[cols], cfg)
     same = _same_spot(f.spot[rows], np.array([a.spot for a in chosen], dtype=object))
     if cfg.same_place_bonus:
         sims = np.minimum(sims + cfg.same_place_bonus * same, 1.0)
@@ -330,14 +377,16 @@ def _join_groups(f: _Posts, rows: np.ndarray, others: np.ndarray, place: _Placem
 
 
 def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], centroids: sparse.csr_matrix,
-                 anchor_embeddings: np.ndarray | None, anchor_detail: np.ndarray, anchor_idx: np.ndarray,
+                 anchor_embeddings: np.ndarray | None, anchor_detail: np.ndarray,
+                 anchor_terms: sparse.csr_matrix, anchor_idx: np.ndarray,
                  place: _Placement, cfg: ClusteringConfig) -> None:
     rest = idx
     if len(anchor_idx):
         joined = np.zeros(len(idx), dtype=bool)
         for s in range(0, len(idx), CHUNK):
             rows = idx[s:s + CHUNK]
-            scores = _anchor_similarity(f, rows, anchors, anchor_idx, centroids, anchor_embeddings, anchor_detail, cfg)
+            scores = _anchor_similarity(f, rows, anchors, anchor_idx, centroids, anchor_embeddings, anchor_detail,
+                                        anchor_terms, cfg)
             joined[s:s + CHUNK] = _join_best(rows, place.n + anchor_idx, scores, place, cfg)
         rest = idx[~joined]
     for s in range(0, len(rest), MAX_AGGLOMERATE):

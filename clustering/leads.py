@@ -38,6 +38,7 @@ def tally_of(members: Sequence[EnrichedPost], as_of: datetime) -> LeadTally:
     places: Counter = Counter(p for p in map(place_of, members) if p is not None)
     spots: Counter = Counter(m.enrichment.place_key for m in members if m.enrichment.place_key)
     details: Counter = Counter(f"{kind}:{value}" for m in members for kind, value in m.enrichment.place_detail)
+    terms: Counter = Counter(term for m in members for term in set(m.enrichment.what_terms))
     day_before = as_of - timedelta(days=1)
     return LeadTally(
         posts=len(members), engagement=sum(m.post.engagement.total for m in members),
@@ -47,7 +48,7 @@ def tally_of(members: Sequence[EnrichedPost], as_of: datetime) -> LeadTally:
         recent=tuple(sorted(m.post.published_at for m in members if m.post.published_at >= day_before)),
         platforms=frozenset(m.post.platform for m in members),
         categories=dict(categories), districts=dict(districts), streets=dict(streets), places=dict(places),
-        spots=dict(spots), details=dict(details))
+        spots=dict(spots), details=dict(details), terms=dict(terms))
 
 
 def main_detail(tally: LeadTally) -> tuple[tuple[str, str], ...]:
@@ -57,6 +58,11 @@ def main_detail(tally: LeadTally) -> tuple[tuple[str, str], ...]:
         kind, _, value = key.partition(":")
         by_kind.setdefault(kind, {})[value] = n
     return tuple((kind, majority(by_kind[kind])) for kind in DETAIL_KINDS if kind in by_kind)
+
+
+def main_terms(tally: LeadTally) -> tuple[str, ...]:
+    """The catalogue keywords a lead is about: those at least a third of its members were read from."""
+    return tuple(sorted(t for t, n in tally.terms.items() if 3 * n >= tally.posts))
 
 
 def main_point(tally: LeadTally) -> tuple[float, float] | None:

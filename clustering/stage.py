@@ -21,7 +21,7 @@ from clustering.embedding_cache import embed_posts
 from clustering.embeddings import Embedder, default_embedder
 from clustering.grouping import Anchor, group
 from clustering.keywords import ctfidf_keywords
-from clustering.leads import build_lead, lead_id_for, main_detail, main_point, majority, tally_of
+from clustering.leads import build_lead, lead_id_for, main_detail, main_point, main_terms, majority, tally_of
 from core import sla, triage
 from core.config import Config
 from core.models import (EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, LeadTally, StageState, Window,
@@ -41,7 +41,10 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     cfg = config.radar.clustering
     weights = config.radar.priority
     new_posts = store.posts.unassigned_relevant(window, relevant_only)
-    counts = {"new_posts": len(new_posts), "leads_created": 0, "leads_updated": 0,
+    counted = len(new_posts)
+    if new_posts:
+        new_posts = _with_pending(store, cfg, window, new_posts, relevant_only)
+    counts = {"new_posts": counted, "leads_created": 0, "leads_updated": 0,
               "leads_merged": 0, "leads_reopened": 0, "leads_closed": 0, "posts_assigned": 0,
               "leads_returned": 0, "leads_still_reported": 0}
     if not new_posts:
@@ -51,7 +54,9 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     frequencies = (lexical.DocumentFrequencies.from_bytes(state.count, state.payload) if state
                    else lexical.DocumentFrequencies.empty())
     term_counts = lexical.term_counts([lexical.what_text(ep.enrichment) for ep in new_posts])
-    frequencies.add(term_counts)
+    # Posts still waiting from earlier runs were counted when they came in.
+    fresh_rows = [i for i, ep in enumerate(new_posts) if ep.post.published_at >= window.start]
+    frequencies.add(term_counts[fresh_rows])
     idf = frequencies.idf()
     vectors = lexical.weigh(term_counts, idf)
 
@@ -71,7 +76,8 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     profiles.update({p.lead_id: p for p in backfilled})
     anchors = [Anchor(lead.id, lead.first_seen.timestamp(), lead.last_seen.timestamp(), lead.district or "",
                       _matching_category(lead, profiles[lead.id]), lead.street or "", lead.status == LeadStatus.CLOSED,
-                      *_point(profiles[lead.id]), *_spot(profiles[lead.id])) for lead, _ in anchored]
+                      *_point(profiles[lead.id]), *_spot(profiles[lead.id]), _matching_terms(lead, profiles[lead.id]))
+               for lead, _ in anchored]
     centroids = lexical.stack([(profiles[a.lead_id].features, profiles[a.lead_id].weights) for a in anchors])
     anchor_embeddings = (_anchor_embeddings([profiles[a.lead_id] for a in anchors], embedder)
                          if embedder is not None else None)
@@ -183,6 +189,20 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     return counts
 
 
+def _with_pending(store: Store, cfg, window: Window, new_posts: list[EnrichedPost],
+                  relevant_only: bool) -> list[EnrichedPost]:
+    """The window's posts plus those still in no lead from before it: the time window's (a
+    report alone on its day pairs with the next day's), and, further back (up to reopen_days),
+    those naming a place a new post names."""
+    recent = Window(window.start - timedelta(days=cfg.time_window_days), window.start)
+    pending = store.posts.unassigned_relevant(recent, relevant_only)
+    older = Window(window.start - timedelta(days=cfg.reopen_days), recent.start)
+    pending += store.posts.unassigned_at_places([ep.enrichment.place_key for ep in new_posts], older, relevant_only)
+    if not pending:
+        return new_posts
+    return sorted({ep.id: ep for ep in pending + new_posts}.values(), key=_by_time)
+
+
 def _respect_analysts(store: Store, groups: list, leads: dict[str, Lead]) -> list:
     """Groups whose leads the clusterer may fold together: a lead an analyst touched (triaged,
     merged into, split) or a pair an analyst split apart is never absorbed; the group's posts
@@ -220,6 +240,12 @@ def _matching_category(lead: Lead, profile: LeadProfile) -> str:
     if "category" in lead.confirmed and profile.tally is not None and profile.tally.categories:
         return majority(profile.tally.categories) or lead.category or ""
     return lead.category or ""
+
+
+def _matching_terms(lead: Lead, profile: LeadProfile) -> tuple[str, ...]:
+    """The catalogue keywords new posts are matched on (what the lead is about, as the
+    enrichment read its posts): none (unknown) for a lead with no tally yet."""
+    return main_terms(profile.tally) if profile.tally is not None else ()
 
 
 def _detected(fresh: Sequence[EnrichedPost]) -> datetime:

@@ -383,7 +383,13 @@ class ClusteringConfig(Strict):
                                     "similarity (0: words only, no model loaded)")
     embedding_floor: float = Field(0.88, ge=0, lt=1, description="embedding cosine that counts as "
                                    "unrelated (multilingual-e5-small: about 0.88 for Chinese posts)")
-    same_place_bonus: float = Field(0.1, ge=0, le=1, description="added to the similarity of posts (and "
+    different_what_factor: float = Field(0.6, gt=0, le=1, description="the similarity of posts (and "
+                                         "leads) read from catalogue keywords that share none is "
+                                         "multiplied by this: a beauty salon and a gym closing at one "
+                                         "park are two cases")
+    what_min_cosine: float = Field(0.25, ge=0, le=1, description="idf-weighted cosine of two posts' "
+                                   "catalogue keywords under which they are about different things")
+    same_place_bonus: float = Field(0.0, ge=0, le=1, description="added to the similarity of posts (and "
                                     "leads) naming one place (estate, facility, road): the place is "
                                     "blanked from the words compared, so it counts here once")
 

@@ -100,7 +100,7 @@ class Post:
 
 # Kinds of detail address within a place (enrichment.spots), compared kind by kind: two posts
 # naming different buildings of one estate are about different spots.
-DETAIL_KINDS = ("building", "unit", "exit", "gate", "lane", "number", "section")
+DETAIL_KINDS = ("building", "unit", "exit", "gate", "lane", "number", "section", "venue")
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,8 @@ class Enrichment:
     place_name: str | None = None
     place_key: str | None = None
     place_detail: tuple[tuple[str, str], ...] = ()
+    # The catalogue keywords the category was read from (美容院, 跑路): what the post is about.
+    what_terms: tuple[str, ...] = ()
     # Which category model decided (its registry version), None when the keyword rules did.
     category_model: str | None = None
 
@@ -246,6 +248,7 @@ class LeadTally:
     places: dict[tuple[float, float], int]  # the points of places members name
     spots: dict[str, int] = field(default_factory=dict)  # place keys members name
     details: dict[str, int] = field(default_factory=dict)  # "kind:value" details members name
+    terms: dict[str, int] = field(default_factory=dict)  # catalogue keywords members were read from
 
     def plus(self, other: "LeadTally") -> "LeadTally":
         def add(a: dict, b: dict) -> dict:
@@ -259,7 +262,7 @@ class LeadTally:
                          self.platforms | other.platforms, add(self.categories, other.categories),
                          add(self.districts, other.districts), add(self.streets, other.streets),
                          add(self.places, other.places), add(self.spots, other.spots),
-                         add(self.details, other.details))
+                         add(self.details, other.details), add(self.terms, other.terms))
 
     def since(self, start: datetime) -> "LeadTally":
         """The same tally with `recent` cut to members published at or after `start`."""

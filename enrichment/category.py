@@ -26,6 +26,7 @@ class CategoryGuess:
     item: str | None = None       # catalogue item id, e.g. JT003
     item_name: str | None = None
     reasons: tuple[str, ...] = ()
+    terms: tuple[str, ...] = ()  # the catalogue keywords that decided it: what the post is about
 
 
 NO_GUESS = CategoryGuess(None, 0.0)
@@ -83,7 +84,7 @@ class Classifier:
         reasons = [f"category:{best}({','.join(terms[best])})", f"item:{item}({self._names[item]})"]
         if len(ranked) > 1:
             reasons.append(f"category_runner_up:{ranked[1][0]}({ranked[1][1]:.1f})")
-        return CategoryGuess(best, confidence, item, self._names[item], tuple(reasons))
+        return CategoryGuess(best, confidence, item, self._names[item], tuple(reasons), tuple(terms[best]))
 
     def _by_profile(self, text: str) -> CategoryGuess:
         if self._profiles is None or not text.strip():

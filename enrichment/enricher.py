@@ -155,6 +155,7 @@ class Enricher:
             unit=route.unit, duty_rule=route.rule if route.unit else None, process=route.process,
             dispatch_minutes=route.dispatch_minutes, resolution_hours=route.resolution_hours,
             place_name=a.spot.place, place_key=a.spot.key, place_detail=a.spot.detail,
+            what_terms=a.category.terms,
             category_model=(self.model_version if any("(model " in r for r in a.category.reasons) else None),
         )
 

@@ -6,8 +6,9 @@ caller passes it), else the estate, facility or road the text names by pattern (
 同超物流园, 中梁云麓传奇工地, 小塘路): most estates are in no gazetteer. `key` is the place's
 identity, what two posts must share to be about one place (小区 dropped: 魅力之城小区 is
 魅力之城). `detail` is where within it, as (kind, value) pairs: building (3栋, A区12栋, 7号楼),
-unit (2单元), exit (B2出口), gate (东门, 3号门), lane (12巷), number (18号) and section (a
-road between two crossings, 漓楚路-盼盼路).
+unit (2单元), exit (B2出口), gate (东门, 3号门), lane (12巷), number (18号), section (a
+road between two crossings, 漓楚路-盼盼路) and venue (a business or facility there: 美容院,
+搅拌站).
 
 Two posts whose details of one kind differ (3栋 and 5栋) are about different spots; a post
 naming no detail of that kind is compatible with any (absence is not evidence). `masked` is
@@ -24,6 +25,19 @@ from core.models import DETAIL_KINDS
 
 _NUM = r"[0-9一二三四五六七八九十百两]+"
 _ROAD = r"[^\s\W\dA-Za-z路街从到至与和在区县市镇]{1,6}(?:路|街|大道)"
+# A business or facility within a place: the gym and the beauty salon by one park that both
+# closed owing their members are two cases. Synonyms map to one name.
+_VENUES = {
+    "美容院": "美容院", "美容店": "美容院", "理发店": "理发店", "发廊": "理发店", "美发店": "理发店",
+    "健身房": "健身房", "健身中心": "健身房", "游泳馆": "游泳馆", "游泳池": "游泳馆", "培训机构": "培训机构",
+    "培训班": "培训机构", "培训中心": "培训机构", "补习班": "培训机构", "早教中心": "早教中心", "早教机构": "早教中心",
+    "托管班": "托管班", "餐馆": "餐馆", "饭店": "餐馆", "餐厅": "餐馆", "烧烤店": "烧烤店", "大排档": "大排档",
+    "KTV": "KTV", "ktv": "KTV", "酒吧": "酒吧", "网吧": "网吧", "棋牌室": "棋牌室", "麻将馆": "棋牌室",
+    "足浴店": "足浴店", "按摩店": "足浴店", "药店": "药店", "诊所": "诊所", "加油站": "加油站", "洗车店": "洗车店",
+    "汽修店": "汽修店", "修车店": "汽修店", "宠物店": "宠物店", "奶茶店": "奶茶店", "民宿": "民宿", "宾馆": "宾馆",
+    "旅馆": "宾馆", "搅拌站": "搅拌站", "搅拌厂": "搅拌站", "洗砂场": "洗砂场", "碎石场": "碎石场",
+    "垃圾站": "垃圾站", "垃圾中转站": "垃圾站", "变电站": "变电站",
+}
 _DETAIL_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
     # A区12栋 / 12栋 / 7号楼 / 3幢 / 2座: the area letter belongs to the building
     ("building", re.compile(rf"(?<![A-Za-z0-9])((?:[A-Da-d]区)?(?:[A-Za-z]?{_NUM}))(?:栋|幢|号楼|座(?!谈|位|椅))")),
@@ -34,6 +48,7 @@ _DETAIL_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
     # 18号 but not 3月5号, 1号线, 7号楼, 3号门, 12号出口
     ("number", re.compile(r"(?<![月0-9])([0-9]{1,4})号(?![线楼门院出口])")),
     ("section", re.compile(rf"({_ROAD})(?:至|到|与|和|—|-)({_ROAD})(?:之间|路段|段|交叉口|交汇处|路口|交界处)")),
+    ("venue", re.compile("|".join(sorted(_VENUES, key=len, reverse=True)))),
 )
 
 # Suffixes that end a place's name, longest first so 大市场 wins over 市场.
@@ -61,7 +76,7 @@ _GENERIC = {
     "家", "马路", "市政", "这条", "那条", "一条", "主干", "道路", "水泥", "城乡", "农村", "城市", "省", "市",
 }
 # The character before a suffix that makes it a common word: 线路, 马路, 政府, 农村 …
-_NOT_BEFORE = {"路": "线道马公铁思出门走修过网电一沿回让带开绕半岔", "府": "政王", "村": "农乡", "城": "进全县省京", "庭": "家法宫前门", "园": "家校田",
+_NOT_BEFORE = {"路": "线道马公铁思出门走修过网电一沿回让带开绕半岔跑", "府": "政王", "村": "农乡", "城": "进全县省京", "庭": "家法宫前门", "园": "家校田",
                "街": "上逛大", "湾": "港台"}
 # Words that end the text before a name (verbs and connectives a name never starts with).
 _LEADING_WORDS = re.compile("如今|因为|所以|但是|进一步|孩子|恳请|每个|如|要上|要去|去|来|到|就读|上班|居住|购买|买了|入住")
@@ -135,6 +150,8 @@ def details(text: str) -> tuple[tuple[str, str], ...]:
             continue
         if kind == "section":
             found[kind] = "-".join(sorted((m.group(1), m.group(2))))
+        elif kind == "venue":
+            found[kind] = _VENUES[m.group(0)]
         else:
             found[kind] = m.group(0).upper() if kind in ("building", "exit") else m.group(0)
     return tuple((k, found[k]) for k in DETAIL_KINDS if k in found)

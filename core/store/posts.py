@@ -104,6 +104,24 @@ class PostRepository(Repository):
         with self.db.connect() as conn:
             return [EnrichedPost(post_from_row(r), enrichment_from_row(r)) for r in conn.execute(q)]
 
+    def unassigned_at_places(self, place_keys: Sequence[str], window: Window, relevant_only: bool = True
+                             ) -> list[EnrichedPost]:
+        """Posts in no lead yet, published in `window`, naming one of `place_keys`, oldest first:
+        the earlier reports of a problem that had no lead when they came in."""
+        keys = sorted({k for k in place_keys if k})
+        out: list[EnrichedPost] = []
+        with self.db.connect() as conn:
+            for chunk in chunks(keys):
+                q = (select(t.posts, t.enrichments)
+                     .join(t.enrichments, t.enrichments.c.post_id == t.posts.c.id)
+                     .outerjoin(t.lead_posts, t.lead_posts.c.post_id == t.posts.c.id)
+                     .where(t.enrichments.c.place_key.in_(chunk),
+                            t.enrichments.c.relevant.is_(True) if relevant_only else True,
+                            t.lead_posts.c.post_id.is_(None),
+                            t.posts.c.published_at >= window.start, t.posts.c.published_at < window.end))
+                out += [EnrichedPost(post_from_row(r), enrichment_from_row(r)) for r in conn.execute(q)]
+        return sorted(out, key=lambda ep: (ep.post.published_at, ep.id))
+
     def get_embeddings(self, model: str, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Cached float32 vectors of `model` for those text hashes; hashes not cached are absent."""
         out: dict[str, np.ndarray] = {}

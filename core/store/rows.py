@@ -58,7 +58,8 @@ def enrichment_row(p: Post, e: Enrichment, now: datetime) -> dict:
             "location_spans": [list(s) for s in e.location_spans], "unit": e.unit,
             "duty_rule": e.duty_rule, "process": e.process, "dispatch_minutes": e.dispatch_minutes,
             "resolution_hours": e.resolution_hours, "place_name": e.place_name, "place_key": e.place_key,
-            "place_detail": [list(d) for d in e.place_detail] or None, "category_model": e.category_model}
+            "place_detail": [list(d) for d in e.place_detail] or None, "category_model": e.category_model,
+            "what_terms": list(e.what_terms) or None}
 
 
 def enrichment_from_row(r) -> Enrichment:
@@ -75,7 +76,7 @@ def enrichment_from_row(r) -> Enrichment:
                       unit=r.unit, duty_rule=r.duty_rule, process=r.process,
                       dispatch_minutes=r.dispatch_minutes, resolution_hours=r.resolution_hours,
                       place_name=r.place_name, place_key=r.place_key, place_detail=tuple((str(k), str(v)) for k, v in (r.place_detail or ())),
-                      category_model=r.category_model)
+                      category_model=r.category_model, what_terms=tuple(r.what_terms or ()))
 
 
 def lead_row(lead: Lead) -> dict:
@@ -100,7 +101,7 @@ def tally_to_json(tally: LeadTally) -> dict:
             "categories": tally.categories, "districts": tally.districts,
             "streets": [[d, st, n] for (d, st), n in sorted(tally.streets.items())],
             "places": [[lat, lon, n] for (lat, lon), n in sorted(tally.places.items())],
-            "spots": tally.spots, "details": tally.details}
+            "spots": tally.spots, "details": tally.details, "terms": tally.terms}
 
 
 def tally_from_json(doc: dict) -> LeadTally:
@@ -114,7 +115,8 @@ def tally_from_json(doc: dict) -> LeadTally:
                          {(float(lat), float(lon)): int(n) for lat, lon, n in doc["places"]},
                          # tallies written before migration 0012 name no spots
                          {k: int(v) for k, v in doc.get("spots", {}).items()},
-                         {k: int(v) for k, v in doc.get("details", {}).items()})
+                         {k: int(v) for k, v in doc.get("details", {}).items()},
+                         {k: int(v) for k, v in doc.get("terms", {}).items()})
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"lead tally is malformed ({exc!r}): {str(doc)[:200]}") from exc
 

@@ -98,8 +98,10 @@ enrichments = Table(
     Column("place_key", String(100)),
     Column("place_detail", JSON),
     Column("category_model", String(100)),
+    Column("what_terms", JSON),
     Index("ix_enrichments_relevant", "relevant"),
     Index("ix_enrichments_text_hash", "text_hash"),
+    Index("ix_enrichments_place_key", "place_key"),
 )
 
 leads = Table(

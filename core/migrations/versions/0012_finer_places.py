@@ -22,15 +22,18 @@ def upgrade() -> None:
         batch.add_column(sa.Column('place_key', sa.String(100)))
         batch.add_column(sa.Column('place_detail', sa.JSON()))
         batch.add_column(sa.Column('category_model', sa.String(100)))
+        batch.add_column(sa.Column('what_terms', sa.JSON()))
     with op.batch_alter_table('lead_profiles') as batch:
         batch.add_column(sa.Column('place_key', sa.String(100)))
     op.create_index('ix_lead_profiles_place_key', 'lead_profiles', ['place_key'])
+    op.create_index('ix_enrichments_place_key', 'enrichments', ['place_key'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_enrichments_place_key', 'enrichments')
     op.drop_index('ix_lead_profiles_place_key', 'lead_profiles')
     with op.batch_alter_table('lead_profiles') as batch:
         batch.drop_column('place_key')
     with op.batch_alter_table('enrichments') as batch:
-        for name in ('category_model', 'place_detail', 'place_key', 'place_name'):
+        for name in ('what_terms', 'category_model', 'place_detail', 'place_key', 'place_name'):
             batch.drop_column(name)

@@ -1,0 +1,93 @@
+"""Place identity in clustering: a long-running problem at one estate stays one lead across
+months; different buildings of one estate stay apart (issue 13, parts 1 and 2)."""
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from clustering.stage import cluster
+from core.models import Enrichment, LeadStatus, Window
+from tests.conftest import T0, make_post
+
+DAY = timedelta(days=1)
+
+
+def add(store, native_id, text, *, day, key=None, detail=(), category="生态环境"):
+    post = make_post(native_id, text, at=T0 + day * DAY)
+    store.posts.upsert([post])
+    store.posts.save_enrichments([(post, Enrichment(
+        post.id, text, True, 0.9, category, "A5区", None, text_hash=hashlib.sha1(text.encode()).hexdigest(),
+        place_name=key, place_key=key, place_detail=detail))])
+    return post.id
+
+
+def run_days(store, config, first, last):
+    for d in range(first, last + 1):
+        cluster(store, config, Window(T0 + d * DAY - DAY / 2, T0 + d * DAY + DAY / 2))
+
+
+def leads_of(store, post_ids):
+    of = store.leads.of_posts(post_ids)
+    return {of.get(p) for p in post_ids}
+
+
+PLANT = ["魅力之城小区旁边的搅拌站粉尘太大，窗户都不敢开", "魅力之城附近搅拌站灰尘很大，噪音也大，晚上睡不着",
+         "搅拌站就在魅力之城小区边上，天天粉尘噪音扰民", "魅力之城小区业主再次投诉搅拌站粉尘污染",
+         "魅力之城旁搅拌站半夜还在作业，粉尘噪音严重", "强烈要求搬迁魅力之城小区旁的搅拌站，粉尘太大"]
+
+
+def test_a_problem_reported_for_months_at_one_estate_is_one_lead(store, config):
+    # Posts ten days apart: further apart than the 7-day window, yet the lead stays open (it
+    # closes after 14 quiet days), so each finds it by the estate it names.
+    ids = [add(store, f"m{i}", text, day=10 * i, key="魅力之城") for i, text in enumerate(PLANT)]
+    run_days(store, config, 0, 10 * (len(PLANT) - 1))
+    [lead_id] = leads_of(store, ids)
+    lead = store.leads.get(lead_id)
+    assert lead.post_count == len(PLANT)
+    assert (lead.last_seen - lead.first_seen) >= timedelta(days=50)
+
+
+def test_without_a_shared_place_the_time_window_still_bounds_a_lead(store, config):
+    ids = [add(store, f"m{i}", text, day=10 * i) for i, text in enumerate(PLANT[:4])]
+    run_days(store, config, 0, 30)
+    assert len(leads_of(store, ids) - {None}) <= 2  # pairs at most: nothing ties the months together
+    assert None in leads_of(store, ids) or len(leads_of(store, ids)) > 1
+
+
+def test_different_buildings_of_one_estate_stay_apart(store, config):
+    lift3 = [add(store, f"a{i}", f"伊景园滨河苑3栋电梯又坏了，困人{i}次", day=0, key="伊景园滨河苑",
+                 detail=(("building", "3栋"),), category="城乡建设") for i in range(3)]
+    lift5 = [add(store, f"b{i}", f"伊景园滨河苑5栋电梯又坏了，困人{i}次", day=0, key="伊景园滨河苑",
+                 detail=(("building", "5栋"),), category="城乡建设") for i in range(3)]
+    vague = add(store, "c0", "伊景园滨河苑的电梯又坏了，困人好几次", day=0, key="伊景园滨河苑", category="城乡建设")
+    run_days(store, config, 0, 0)
+    three, five = leads_of(store, lift3), leads_of(store, lift5)
+    assert len(three) == 1 and len(five) == 1 and three != five and None not in three | five
+    assert store.leads.of_posts([vague]).get(vague) in three | five  # no detail: may join either
+
+
+def test_a_later_post_naming_another_building_starts_its_own_lead(store, config):
+    first = [add(store, f"a{i}", f"伊景园滨河苑3栋电梯坏了{i}天没人修", day=0, key="伊景园滨河苑",
+                 detail=(("building", "3栋"),), category="城乡建设") for i in range(2)]
+    run_days(store, config, 0, 0)
+    later = [add(store, f"b{i}", f"伊景园滨河苑5栋电梯坏了{i}天没人修", day=9, key="伊景园滨河苑",
+                 detail=(("building", "5栋"),), category="城乡建设") for i in range(2)]
+    run_days(store, config, 9, 9)
+    assert leads_of(store, first).isdisjoint(leads_of(store, later))
+
+
+def test_a_closed_lead_far_in_the_past_is_not_reopened_by_its_place(store, config):
+    old = [add(store, f"o{i}", text, day=i, key="魅力之城") for i, text in enumerate(PLANT[:2])]
+    run_days(store, config, 0, 1)
+    run_days(store, config, 40, 40)  # quiet for 14 days: closed
+    [old_lead] = leads_of(store, old)
+    assert store.leads.get(old_lead).status == LeadStatus.CLOSED
+    new = [add(store, f"n{i}", text, day=100 + i, key="魅力之城") for i, text in enumerate(PLANT[2:4])]
+    run_days(store, config, 100, 101)
+    assert old_lead not in leads_of(store, new)
+
+
+def test_the_spot_survives_the_store(store):
+    pid = add(store, "s1", "伊景园滨河苑3栋", day=0, key="伊景园滨河苑", detail=(("building", "3栋"),))
+    [ep] = store.posts.enriched([pid])
+    assert ep.enrichment.place_key == "伊景园滨河苑" and ep.enrichment.place_detail == (("building", "3栋"),)

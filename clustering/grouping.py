@@ -145,23 +145,30 @@ def _apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _what_factor(a: sparse.csr_matrix, b: sparse.csr_matrix, cfg: ClusteringConfig) -> np.ndarray | float:
-    """`different_what_factor` where both were read from catalogue keywords and the keywords
-    they share are the common ones (跑路 in 美容院跑路 and 健身房跑路 at one park): rows are
-    idf-weighted unit vectors over this run's posts, and a cosine under `what_min_cosine`
-    means they are about different things. Else 1."""
-    if cfg.different_what_factor >= 1.0:
-        return 1.0
+def _what(a: sparse.csr_matrix, b: sparse.csr_matrix, cfg: ClusteringConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(factor, agree): `different_what_factor` where both were read from catalogue keywords
+    and the keywords they share are the common ones (跑路 in 美容院跑路 and 健身房跑路 at one
+    park), else 1; and True where their keywords agree. Rows are idf-weighted unit vectors over
+    this run's posts; a cosine under `what_min_cosine` means different things."""
     width = max(a.shape[1], b.shape[1])
     a.resize((a.shape[0], width))
     b.resize((b.shape[0], width))
     cosine = (a @ b.T).toarray()
     known = (np.diff(a.indptr) > 0)[:, None] & (np.diff(b.indptr) > 0)[None, :]
-    return np.where(known & (cosine < cfg.what_min_cosine), cfg.different_what_factor, 1.0)
+    agree = cosine >= cfg.what_min_cosine
+    return np.where(known & ~agree, cfg.different_what_factor, 1.0), known & agree
 
 
 def _same_spot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a[:, None] == b[None, :]) & (a[:, None] != "")
+
+
+def _place_factor(a: np.ndarray, b: np.ndarray, cfg: ClusteringConfig) -> np.ndarray | float:
+    """`different_place_factor` where both name a place and the places differ, else 1."""
+    if cfg.different_place_factor >= 1.0:
+        return 1.0
+    differ = (a[:, None] != b[None, :]) & (a[:, None] != "") & (b[None, :] != "")
+    return np.where(differ, cfg.different_place_factor, 1.0)
 
 
 def place_of(post: EnrichedPost) -> tuple[float, float] | None:
@@ -268,10 +275,12 @@ def _post_similarity(f: _Posts, rows: np.ndarray, cols: np.ndarray, cfg: Cluster
     sims = (f.vectors[rows] @ f.vectors[cols].T).toarray()
     if f.embeddings is not None:
         sims = blend(sims, f.embeddings[rows] @ f.embeddings[cols].T, cfg)
-    sims = sims * _what_factor(f.terms[rows], f.terms[cols], cfg)
+    factor, agree = _what(f.terms[rows], f.terms[cols], cfg)
+    sims = sims * factor * _place_factor(f.spot[rows], f.spot[cols], cfg)
     same = _same_spot(f.spot[rows], f.spot[cols])
     if cfg.same_place_bonus:
-        sims = np.minimum(sims + cfg.same_place_bonus * same, 1.0)
+        # one place, one thing: the place was blanked from the words, it counts here
+        sims = np.minimum(sims + cfg.same_place_bonus * (same & agree), 1.0)
     close = np.abs(f.times[rows][:, None] - f.times[cols][None, :]) <= cfg.time_window_days * DAY
     ok = ((close | same) & _compatible(f.category[rows], f.category[cols])
           & _compatible(f.street[rows], f.street[cols])
@@ -293,10 +302,12 @@ def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], c
         # A lead with no embedding centroid yet is judged by its words alone.
         sims[:, known] = blend(sims[:, known], mean_cos[:, known], cfg)
     chosen = [anchors[c] for c in cols]
-    sims = sims * _what_factor(f.terms[rows], anchor_terms[cols], cfg)
-    same = _same_spot(f.spot[rows], np.array([a.spot for a in chosen], dtype=object))
+    spots = np.array([a.spot for a in chosen], dtype=object)
+    factor, agree = _what(f.terms[rows], anchor_terms[cols], cfg)
+    sims = sims * factor * _place_factor(f.spot[rows], spots, cfg)
+    same = _same_spot(f.spot[rows], spots)
     if cfg.same_place_bonus:
-        sims = np.minimum(sims + cfg.same_place_bonus * same, 1.0)
+        sims = np.minimum(sims + cfg.same_place_bonus * (same & agree), 1.0)
     reach = np.array([(cfg.reopen_days if a.closed else cfg.time_window_days) * DAY for a in chosen])
     first = np.array([a.first_seen for a in chosen]) - reach
     last = np.array([a.last_seen for a in chosen]) + reach

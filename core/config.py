@@ -389,6 +389,9 @@ class ClusteringConfig(Strict):
                                          "park are two cases")
     what_min_cosine: float = Field(0.25, ge=0, le=1, description="idf-weighted cosine of two posts' "
                                    "catalogue keywords under which they are about different things")
+    different_place_factor: float = Field(0.5, gt=0, le=1, description="the similarity of posts (and "
+                                          "leads) naming different places (estates, facilities) is "
+                                          "multiplied by this: neighbours are rarely one problem")
     same_place_bonus: float = Field(0.0, ge=0, le=1, description="added to the similarity of posts (and "
                                     "leads) naming one place (estate, facility, road): the place is "
                                     "blanked from the words compared, so it counts here once")

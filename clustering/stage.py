@@ -107,6 +107,8 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     grown = _profiles([(plan.lead_id, [(anchor_row[lid], profiles[lid].members) for lid in groups[plan.n].lead_ids],
                         list(groups[plan.n].members), main_point(plan.tally)) for plan in plans], centroids, vectors)
     reps = _representatives(store, plans, groups, profiles, grown, new_posts, vectors, idf)
+    recurrence_of = _recurrences(store, [(plan, profile) for plan, profile in zip(plans, grown)
+                                         if not groups[plan.n].lead_ids], cfg.same_problem_threshold / 2)
     keywords = _keywords(store, plans, groups, leads)
     absorbed_ids = store.leads.member_ids([lid for g in groups for lid in g.lead_ids[1:]])
 
@@ -120,9 +122,11 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
         if not g.lead_ids:
             lead = build_lead(plan.lead_id, tally, rep, window.end, weights, keywords=keywords.get(plan.n, ()))
             lead = _clocked(replace(lead, detected_at=_detected(fresh)), config)
+            detail = {"posts": [ep.id for ep in fresh], "window_end": window.end.isoformat()}
+            if plan.n in recurrence_of:
+                detail["recurrence_of"] = recurrence_of[plan.n]
             created.append((lead, [(ep.id, similarity[ep.id]) for ep in fresh],
-                            LeadEvent(lead.id, "created", ACTOR, now,
-                                      {"posts": [ep.id for ep in fresh], "window_end": window.end.isoformat()})))
+                            LeadEvent(lead.id, "created", ACTOR, now, detail)))
             counts["leads_created"] += 1
             counts["posts_assigned"] += len(fresh)
             continue
@@ -201,6 +205,37 @@ def _with_pending(store: Store, cfg, window: Window, new_posts: list[EnrichedPos
     if not pending:
         return new_posts
     return sorted({ep.id: ep for ep in pending + new_posts}.values(), key=_by_time)
+
+
+def _recurrences(store: Store, created: Sequence[tuple["_Plan", LeadProfile]], threshold: float) -> dict[int, str]:
+    """plan index -> the closed lead a new lead repeats: the same place, category and meaning,
+    back after its lead closed and stayed quiet past reopen_days (within them it would have
+    reopened). The new lead links to it rather than reopening a case long settled. Centroid to
+    centroid is the mean cosine over all pairs of their posts, lower than a post to its own
+    lead's centroid: the caller passes a lower bar (a link is a pointer for the analyst, not a merge)."""
+    keyed = [(plan, profile, majority(plan.tally.spots)) for plan, profile in created]
+    keyed = [(plan, profile, key) for plan, profile, key in keyed if key]
+    if not keyed:
+        return {}
+    old = store.leads.anchors_at([key for _, _, key in keyed], statuses=[LeadStatus.CLOSED])
+    by_key: dict[str, list[tuple[Lead, LeadProfile]]] = {}
+    for lead, profile in old:
+        if profile is not None and profile.place_key:
+            by_key.setdefault(profile.place_key, []).append((lead, profile))
+    out = {}
+    for plan, profile, key in keyed:
+        category = majority(plan.tally.categories)
+        mine = lexical.stack([(profile.features, profile.weights)])
+        best = (threshold, None)
+        for lead, theirs in by_key.get(key, []):
+            if lead.category != category:
+                continue
+            score = float((mine @ lexical.stack([(theirs.features, theirs.weights)]).T).toarray()[0, 0])
+            if score >= best[0]:
+                best = (score, lead.id)
+        if best[1] is not None:
+            out[plan.n] = best[1]
+    return out
 
 
 def _respect_analysts(store: Store, groups: list, leads: dict[str, Lead]) -> list:

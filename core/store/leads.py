@@ -135,10 +135,11 @@ class LeadRepository(Repository):
         with self.db.connect() as conn:
             return [(lead_from_row(r), profile_from_row(r)) for r in conn.execute(q)]
 
-    def anchors_at(self, place_keys: Sequence[str], exclude: Sequence[str] = ()
-                   ) -> list[tuple[Lead, LeadProfile | None]]:
-        """Growing leads whose members mostly name one of `place_keys`, however long ago they
-        were last seen (an index lookup: the time window bounds the scan, not the problem)."""
+    def anchors_at(self, place_keys: Sequence[str], exclude: Sequence[str] = (),
+                   statuses: Sequence[LeadStatus] | None = None) -> list[tuple[Lead, LeadProfile | None]]:
+        """Leads (growing ones unless `statuses` says) whose members mostly name one of
+        `place_keys`, however long ago they were last seen (an index lookup: the time window
+        bounds the scan, not the problem)."""
         keys = sorted({k for k in place_keys if k})
         if not keys:
             return []
@@ -151,7 +152,8 @@ class LeadRepository(Repository):
                             lpr.c.lon.label("profile_lon"), lpr.c.tally, lpr.c.representative, lpr.c.embedding,
                             lpr.c.embedding_model, lpr.c.place_key)
                      .join(t.leads, t.leads.c.id == lpr.c.lead_id)
-                     .where(lpr.c.place_key.in_(chunk), t.leads.c.status.in_(GROWING))
+                     .where(lpr.c.place_key.in_(chunk),
+                            t.leads.c.status.in_([s.value for s in statuses] if statuses else GROWING))
                      .order_by(t.leads.c.id))
                 out += [(lead_from_row(r), profile_from_row(r)) for r in conn.execute(q) if r.id not in skip]
         return out

@@ -9,7 +9,8 @@ sends a returned order again to the unit the analyst picks; the order panel is w
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from collections import Counter
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -19,6 +20,7 @@ from core.models import Lead, LeadEvent, utcnow
 from core.store import LeadNotFound
 from core.store.errors import StoreError
 from core.triage import REJECT_REASONS, Correction
+from core.waves import waves
 from leads_api.desk import BadValue, StaleVersion
 from leads_api.web.charts import district_map
 from leads_api.web.common import (ACTION_LABELS, EVENT_LABELS, FIELD_LABELS, PROCESS_LABELS, SOURCE_LABELS, fmt_clock,
@@ -86,7 +88,7 @@ def describe(e: LeadEvent, items: dict) -> dict:
         changes = [(FIELD_LABELS.get(k, k), _show(k, before.get(k), items), _show(k, after.get(k), items))
                    for k in SHOWN if k in after and before.get(k) != after.get(k)]
     links = [(label, d[key]) for key, label in (("into", "并入"), ("merged_from", "合并自"), ("new_lead", "新线索"),
-                                                ("from", "拆分自"))
+                                                ("from", "拆分自"), ("recurrence_of", "此前同一问题"))
              if isinstance(d.get(key), str) and LEAD_ID.match(d[key])]
     facts = []
     if d.get("reason"):
@@ -161,7 +163,21 @@ def lead_context(request: Request, p, lead: Lead, *, banner: dict | None = None,
         "default_hours": spec.resolution_hours if spec else None,
         "process": PROCESS_LABELS.get(spec.process) if spec else None,
         "map": district_map(config, lead.district, ((ep.enrichment.lat, ep.enrichment.lon) for ep in posts)),
+        "waves": waves([ep.post.published_at for ep in posts],
+                       timedelta(days=config.radar.clustering.quiet_days_to_close)),
+        "spot": _spot(posts),
     }
+
+
+def _spot(posts) -> str | None:
+    """The place most posts name and the detail most of those name (伊景园滨河苑 · 3栋)."""
+    names = Counter(ep.enrichment.place_name for ep in posts if ep.enrichment.place_name)
+    if not names:
+        return None
+    name = names.most_common(1)[0][0]
+    details = Counter(value for ep in posts if ep.enrichment.place_name == name
+                      for _, value in ep.enrichment.place_detail)
+    return " · ".join([name, *(v for v, _ in details.most_common(2))])
 
 
 def _flash(request: Request) -> dict | None:

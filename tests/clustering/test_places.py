@@ -91,3 +91,25 @@ def test_the_spot_survives_the_store(store):
     pid = add(store, "s1", "伊景园滨河苑3栋", day=0, key="伊景园滨河苑", detail=(("building", "3栋"),))
     [ep] = store.posts.enriched([pid])
     assert ep.enrichment.place_key == "伊景园滨河苑" and ep.enrichment.place_detail == (("building", "3栋"),)
+
+
+def test_a_problem_back_after_its_lead_closed_long_ago_links_to_it(store, config):
+    old = [add(store, f"o{i}", text, day=i, key="魅力之城") for i, text in enumerate(PLANT[:3])]
+    run_days(store, config, 0, 2)
+    run_days(store, config, 40, 40)
+    [old_lead] = leads_of(store, old)
+    new = [add(store, f"n{i}", text, day=100, key="魅力之城") for i, text in enumerate(PLANT[3:])]
+    run_days(store, config, 100, 100)
+    [new_lead] = leads_of(store, new)
+    assert new_lead != old_lead
+    created = store.leads.events(new_lead)[0]
+    assert created.kind == "created" and created.detail["recurrence_of"] == old_lead
+
+
+def test_waves_split_on_quiet_gaps():
+    from datetime import datetime, timezone
+    from core.waves import waves
+    at = [datetime(2026, 1, d, tzinfo=timezone.utc) for d in (1, 2, 3, 28, 29)]
+    got = waves(reversed(at), timedelta(days=14))
+    assert [(w.start.day, w.end.day, w.posts) for w in got] == [(1, 3, 3), (28, 29, 2)]
+    assert waves([], timedelta(days=1)) == []

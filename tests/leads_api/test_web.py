@@ -311,3 +311,31 @@ def test_recategorize_and_reroute(app):
     resp = post(client, f"/desk/leads/{lid}/reroute", {"version": "3", "unit": "深圳市交通运输局", "district": "福田区"})
     assert resp.status_code == 303 and resp.headers["location"] == "/desk"
     assert client.get(f"/desk/leads/{lid}").status_code == 404
+
+
+def test_the_lead_page_shows_the_spot_the_waves_and_the_earlier_occurrence(sqlite_store, config):
+    from datetime import timedelta
+    from core.models import Enrichment, Lead, LeadEvent, LeadStatus, PriorityParts, utcnow
+    from tests.conftest import make_post
+    add_users(sqlite_store)
+    now = utcnow()
+    members = []
+    for i, days_ago in enumerate((60, 59, 58, 10, 9)):  # two waves, a month and more apart
+        p = make_post(f"w{i}", f"伊景园滨河苑3栋搅拌站粉尘{i}", at=now - timedelta(days=days_ago), title=None)
+        sqlite_store.posts.upsert([p])
+        sqlite_store.posts.save_enrichments([(p, Enrichment(
+            p.id, p.text, True, 0.9, "生态环境", "南山区", "粤海街道", text_hash=f"hw{i}", place_name="伊景园滨河苑",
+            place_key="伊景园滨河苑", place_detail=(("building", "3栋"), ("venue", "搅拌站"))))])
+        members.append((p.id, 1.0))
+    lead = Lead(id=lead_id(40), status=LeadStatus.NEW, title="搅拌站粉尘", category="生态环境", district="南山区",
+                street="粤海街道", unit=None, urgent=False, priority=0.5, priority_parts=PriorityParts(volume=0.5),
+                post_count=5, platform_count=1, first_seen=now - timedelta(days=60), last_seen=now - timedelta(days=9),
+                detected_at=now - timedelta(days=60))
+    sqlite_store.leads.create(lead, members, LeadEvent(lead.id, "created", "clusterer", now,
+                                                       {"posts": [m for m, _ in members],
+                                                        "recurrence_of": lead_id(41)}))
+    client = login(create_app(sqlite_store, config, secret="test-secret"), "nan_a")
+    page = client.get(f"/desk/leads/{lead_id(40)}").text
+    assert "伊景园滨河苑 · 3栋 · 搅拌站" in page
+    assert "2 波" in page and "（3 条）" in page and "（2 条）" in page
+    assert f'此前同一问题 <a href="/desk/leads/{lead_id(41)}">' in page

@@ -134,6 +134,18 @@ class DetailCodes:
 _KIND = {kind: k for k, kind in enumerate(DETAIL_KINDS)}
 
 
+def _one_sided(a: np.ndarray, b: np.ndarray, cfg: ClusteringConfig) -> np.ndarray | float:
+    """`one_sided_detail_factor` where one side names a detail of a kind the other does not."""
+    if cfg.one_sided_detail_factor >= 1.0:
+        return 1.0
+    out = np.zeros((a.shape[0], b.shape[0]), dtype=bool)
+    for k in range(a.shape[1]):
+        x, y = a[:, k] != 0, b[:, k] != 0
+        if x.any() or y.any():
+            out |= x[:, None] ^ y[None, :]
+    return np.where(out, cfg.one_sided_detail_factor, 1.0)
+
+
 def _apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row x column: True where both name a detail of one kind (3栋, B出口) and they differ."""
     out = np.zeros((a.shape[0], b.shape[0]), dtype=bool)
@@ -276,7 +288,7 @@ def _post_similarity(f: _Posts, rows: np.ndarray, cols: np.ndarray, cfg: Cluster
     if f.embeddings is not None:
         sims = blend(sims, f.embeddings[rows] @ f.embeddings[cols].T, cfg)
     factor, agree = _what(f.terms[rows], f.terms[cols], cfg)
-    sims = sims * factor * _place_factor(f.spot[rows], f.spot[cols], cfg)
+    sims = sims * factor * _place_factor(f.spot[rows], f.spot[cols], cfg) * _one_sided(f.detail[rows], f.detail[cols], cfg)
     same = _same_spot(f.spot[rows], f.spot[cols])
     if cfg.same_place_bonus:
         # one place, one thing: the place was blanked from the words, it counts here
@@ -304,7 +316,7 @@ def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], c
     chosen = [anchors[c] for c in cols]
     spots = np.array([a.spot for a in chosen], dtype=object)
     factor, agree = _what(f.terms[rows], anchor_terms[cols], cfg)
-    sims = sims * factor * _place_factor(f.spot[rows], spots, cfg)
+    sims = sims * factor * _place_factor(f.spot[rows], spots, cfg) * _one_sided(f.detail[rows], anchor_detail[cols], cfg)
     same = _same_spot(f.spot[rows], spots)
     if cfg.same_place_bonus:
         sims = np.minimum(sims + cfg.same_place_bonus * (same & agree), 1.0)

@@ -387,6 +387,9 @@ class ClusteringConfig(Strict):
                                          "leads) read from catalogue keywords that share none is "
                                          "multiplied by this: a beauty salon and a gym closing at one "
                                          "park are two cases")
+    one_sided_detail_factor: float = Field(1.0, gt=0, le=1, description="the similarity of a post "
+                                           "naming a detail (3栋, B出口) and one (or a lead) naming none "
+                                           "of that kind is multiplied by this")
     what_min_cosine: float = Field(0.25, ge=0, le=1, description="idf-weighted cosine of two posts' "
                                    "catalogue keywords under which they are about different things")
     different_place_factor: float = Field(0.5, gt=0, le=1, description="the similarity of posts (and "

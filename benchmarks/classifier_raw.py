@@ -1,23 +1,28 @@
-"""Category classifier on raw messages: train on the tokenized contest file, measure on the raw
-labelled dev file (issue 13, part 3).
+"""Category classifier on raw messages: train on the tokenized contest file (plus the raw messages
+labelled by their official reply), measure on the raw labelled dev file (issue 13, part 3).
 
     python -m benchmarks.classifier_raw [--train ../shared/data/teddy2020_messages_train_tokenized.csv]
-        [--dev ../shared/data/teddy2020_messages_dev_raw_labeled.csv] [--compare]
-        [--embeddings-cache /tmp/radar-e5]
+        [--dev ../shared/data/teddy2020_messages_dev_raw_labeled.csv] [--replies PATH | --no-replies]
+        [--compare] [--validate] [--embeddings-cache /tmp/radar-e5]
 
-Prints accuracy, macro-F1, per-class precision/recall/F1, the most frequent confusions and
-calibration (expected calibration error over 10 bins; accuracy of the 80% most confident
-predictions; share and accuracy of predictions flagged low-confidence) of the kept model
-(`enrichment.model.TextClassifier`). `--compare` also measures the options side by side:
-the previous features (model_text only), title weighting at predict time, self-training on the
-unlabelled raw messages (with_votes + with_replies titles+bodies, no labels), EM prior
-adjustment (Saerens et al. 2002) with the prior estimated on those unlabelled messages, and,
-with `--embeddings-cache`, a logistic regression over multilingual-e5-small embeddings alone
-and mixed with the kept model's probabilities (weight picked by CV on the training file;
-embeddings are cached there as .npy; slow: ~6-8 texts/s per core at 512 tokens, so 7,678
-training texts take ~20 min on one core).
+Prints, for the kept model (`enrichment.model.TextClassifier` trained as `radar train category`
+trains it: the training file plus `enrichment.reply_labels.reply_extra` of the with_replies file,
+reposts of dev messages dropped by text): accuracy, macro-F1, per-class precision/recall/F1,
+the most frequent confusions, calibration (expected calibration error over 10 bins; accuracy
+of the 80% most confident predictions; share and accuracy of the predictions flagged
+low-confidence), training time and prediction speed (one post per call, as the enrich stage
+calls it).
 
-The dev labels are used for the final measurement only: nothing is fitted or tuned on them.
+`--compare` measures the options of `benchmarks.classifier_options` side by side on dev, and
+with `--embeddings-cache` a logistic regression over multilingual-e5-small embeddings alone and
+mixed with the kept model's probabilities (weight 0.2, picked earlier by 3-fold CV on the
+training file; embeddings cached there as .npy; ~6-8 texts/s per core, so the 7,678 training
+texts take ~20 min once). `--validate` adds the checks the kept option was chosen by (V1 CV on
+the training file, V2 held-out reply labels, V3 raw repeats of training messages; ~2-3 min per
+option on 2 cores) and names the option the selection rule picks.
+
+The dev labels are used for the final measurement only: nothing is fitted, tuned or chosen on
+them (dev texts are read before training only to drop their reposts from the extra data).
 The last line is one JSON object of the kept model's figures (plus the comparison when run).
 """
 from __future__ import annotations
@@ -31,15 +36,17 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
+from benchmarks.classifier_options import KEPT, OPTIONS, Data, Prepared, choose, dev_predictions, validate
 from core.settings import REPO_ROOT
-from enrichment import raw_adapt
 from enrichment.dataset import read_table
-from enrichment.model import TextClassifier, _softmax, build_pipeline
+from enrichment.model import TextClassifier
+from enrichment.reply_labels import reply_extra, weak_examples
 from enrichment.text import model_text
 
 DATA = REPO_ROOT.parent / "shared" / "data"
 RAW_COLUMNS = ["留言主题", "留言详情"]
-UNLABELLED = ["teddy2020_messages_with_votes.csv", "teddy2020_messages_with_replies.csv"]
+REPLIES = "teddy2020_messages_with_replies.csv"
+VOTES = "teddy2020_messages_with_votes.csv"
 
 
 def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -58,74 +65,34 @@ def top_share_accuracy(confidence: np.ndarray, correct: np.ndarray, share: float
     return float(correct[keep].mean())
 
 
-def _score(name: str, gold: np.ndarray, predicted: np.ndarray) -> dict:
+def _row(name: str, gold: np.ndarray, predicted: np.ndarray, checks: dict | None = None) -> dict:
     row = {"option": name, "accuracy": round(float(accuracy_score(gold, predicted)), 4),
-           "macro_f1": round(float(f1_score(gold, predicted, average="macro")), 4)}
-    print(f"  {name:58s} accuracy {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}", flush=True)
+           "macro_f1": round(float(f1_score(gold, predicted, average="macro")), 4), **(checks or {})}
+    extra = ""
+    if checks:
+        extra = (f"  | V1 {checks['v1_train_cv']:.4f}  V2 {checks['v2_reply_labels']:.4f}"
+                 f"  V3 {checks['v3_raw_repeats']:.4f}")
+    print(f"  {name:66s} dev accuracy {row['accuracy']:.4f}  macro-F1 {row['macro_f1']:.4f}{extra}",
+          flush=True)
     return row
 
 
-def _titles(texts: list[str]) -> list[str]:
-    return [t.split("\n", 1)[0] for t in texts]
-
-
-def compare(train_texts, train_labels, dev_texts, gold, unlabelled, kept_proba, classes,
-            embeddings_cache: str | None) -> list[dict]:
+def compare(data: Data, dev_texts, gold, kept_proba, classes, embeddings_cache: str | None,
+            run_checks: bool) -> list[dict]:
+    prep = Prepared()
     rows = []
-    y = np.array(train_labels)
-    prior = np.array([np.mean(y == c) for c in classes])
-
-    # 1. The previous model: model_text features (de-segmented, nothing else), fixed temperature.
-    old = build_pipeline().fit([model_text(t) for t in train_texts], train_labels)
-    rows.append(_score("previous: char 1-3 SVM on model_text (de-segmented)", gold,
-                       old.predict([model_text(t) for t in dev_texts])))
-    # 2. The kept one: + punctuation and stop-chars dropped both sides, calibrated.
-    rows.append(_score("kept: + raw_adapt (punct, stop chars) + temperature", gold,
-                       classes[kept_proba.argmax(1)]))
-
-    prep = raw_adapt.classifier_text
-    pipe = build_pipeline().fit([prep(t) for t in train_texts], train_labels)
-    def scores(texts):
-        return pipe.decision_function([prep(t) for t in texts])
-    full, title = scores(dev_texts), scores(_titles(dev_texts))
-    for w in (0.5, 1.0):
-        rows.append(_score(f"+ title weighting at predict (margins + {w} x title margins)", gold,
-                           classes[(full + w * title).argmax(1)]))
-
-    # EM prior adjustment with the prior of the unlabelled raw messages.
-    temperature = 4.0
-    p_un = _softmax(scores(unlabelled), temperature)
-    est = prior.copy()
-    for _ in range(100):
-        q = p_un * (est / prior)
-        q /= q.sum(1, keepdims=True)
-        est = q.mean(0)
-    print("  EM prior on unlabelled raw: " + ", ".join(f"{c} {p:.3f}" for c, p in zip(classes, est))
-          + "  (train: " + ", ".join(f"{p:.3f}" for p in prior) + ")")
-    adj = kept_proba * (est / prior)
-    rows.append(_score("+ EM prior adjustment (prior from unlabelled raw)", gold,
-                       classes[adj.argmax(1)]))
-    # Class weights balanced (a prior-free alternative).
-    from sklearn.svm import LinearSVC
-    bal = build_pipeline()
-    bal.set_params(svm=LinearSVC(C=3.0, class_weight="balanced"))
-    bal.fit([prep(t) for t in train_texts], train_labels)
-    rows.append(_score("+ class_weight=balanced", gold, bal.predict([prep(t) for t in dev_texts])))
-
-    # Self-training: confident pseudo-labels of the unlabelled raw messages added to training.
-    for thr in (0.9, 0.8):
-        conf, lab = p_un.max(1), classes[p_un.argmax(1)]
-        sel = conf >= thr
-        st = build_pipeline().fit([prep(t) for t in train_texts]
-                                  + [prep(t) for t, s in zip(unlabelled, sel) if s],
-                                  list(train_labels) + lab[sel].tolist())
-        rows.append(_score(f"+ self-training, pseudo-labels conf >= {thr} (+{int(sel.sum())})", gold,
-                           st.predict([prep(t) for t in dev_texts])))
-
+    for option in OPTIONS:
+        checks = validate(option, data, prep) if run_checks else None
+        rows.append(_row(option.name, gold, dev_predictions(option, data, prep, dev_texts), checks))
+    if run_checks:
+        picked = choose(rows)
+        print(f"  selection rule (best V3, ties by V2, V1 within 0.003 of the best) picks: {picked.strip()}")
+        rows.append({"selection_rule_picks": picked})
     if embeddings_cache:
         from sklearn.linear_model import LogisticRegression
         cache = Path(embeddings_cache)
         cache.mkdir(parents=True, exist_ok=True)
+
         def embed(name, texts):
             path = cache / f"{name}.npy"
             if path.exists():
@@ -134,23 +101,32 @@ def compare(train_texts, train_labels, dev_texts, gold, unlabelled, kept_proba, 
             x = default_embedder().encode([model_text(t) for t in texts])
             np.save(path, x)
             return x
-        xtr, xdev = embed("train", train_texts), embed("dev", dev_texts)
-        lr = LogisticRegression(C=10.0, max_iter=3000).fit(xtr, train_labels)
+        xtr, xdev = embed("train", data.train_x), embed("dev", dev_texts)
+        lr = LogisticRegression(C=10.0, max_iter=3000).fit(xtr, data.train_y)
         pe = lr.predict_proba(xdev)
-        rows.append(_score("e5-small embeddings + logistic regression", gold, lr.classes_[pe.argmax(1)]))
-        # Weight 0.2 chosen by 3-fold CV on the training file (0.9289 vs 0.9282 alone, 0.9255
-        # at 0.5); 0.5 shown for reference.
-        for w in (0.2, 0.5):
-            rows.append(_score(f"ensemble: {1 - w:.1f} x kept probs + {w:.1f} x e5 LR probs", gold,
-                               classes[((1 - w) * kept_proba + w * pe).argmax(1)]))
+        rows.append(_row("e5-small embeddings + logistic regression (training file)", gold,
+                         lr.classes_[pe.argmax(1)]))
+        assert list(lr.classes_) == list(classes)
+        rows.append(_row("ensemble: 0.8 x kept probs + 0.2 x e5 LR probs", gold,
+                         classes[(0.8 * kept_proba + 0.2 * pe).argmax(1)]))
     return rows
+
+
+def _speed(model: TextClassifier, texts: list[str]) -> float:
+    start = time.perf_counter()
+    for t in texts:
+        model.predict_one(t)
+    return len(texts) / (time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", default=str(DATA / "teddy2020_messages_train_tokenized.csv"))
     parser.add_argument("--dev", default=str(DATA / "teddy2020_messages_dev_raw_labeled.csv"))
+    parser.add_argument("--replies", default=None, help=f"with-replies CSV (default: {REPLIES} next to --train)")
+    parser.add_argument("--no-replies", action="store_true", help="train on the training file only")
     parser.add_argument("--compare", action="store_true", help="measure the options side by side")
+    parser.add_argument("--validate", action="store_true", help="with --compare: the non-dev checks too")
     parser.add_argument("--embeddings-cache", default=None,
                         help="directory for cached e5 embeddings (enables the embedding options)")
     args = parser.parse_args(argv)
@@ -159,11 +135,18 @@ def main(argv: list[str] | None = None) -> dict:
     dev = read_table(args.dev, RAW_COLUMNS, "label").usable
     train_texts, train_labels = [r.text for r in train], [r.label for r in train]
     dev_texts, gold = [r.text for r in dev], np.array([r.label for r in dev])
+    replies = Path(args.replies) if args.replies else Path(args.train).parent / REPLIES
     print(f"train {args.train}: {len(train)} rows; dev {args.dev}: {len(dev)} raw rows "
           f"({dict(Counter(gold.tolist()).most_common())})")
 
     start = time.perf_counter()
-    model = TextClassifier.train(train_texts, train_labels)
+    extra, weak = None, None
+    if not args.no_replies and replies.exists():
+        extra, weak = reply_extra(replies, train_labels, exclude=dev_texts)
+        print(f"reply labels {replies}: {len(weak.texts)} of {len(weak.texts) + len(weak.unlabelled)} "
+              f"messages labelled ({dict(weak.counts.most_common())}); {len(weak.texts) - len(extra.texts)} "
+              f"reposts of dev messages dropped; weights {min(extra.weights):.3f}-{max(extra.weights):.3f}")
+    model = TextClassifier.train(train_texts, train_labels, extra=extra)
     train_s = time.perf_counter() - start
     classes = np.array(model.labels)
     proba = model.predict_proba(dev_texts)
@@ -172,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     correct = predicted == gold
     acc = float(correct.mean())
     macro = float(f1_score(gold, predicted, average="macro"))
-    print(f"kept model (temperature {model.temperature}, trained in {train_s:.0f}s): "
+    print(f"kept model (temperature {model.temperature}, trained in {train_s:.0f}s incl. reading replies): "
           f"accuracy {acc:.4f}  macro-F1 {macro:.4f}")
     p, r, f, n = precision_recall_fscore_support(gold, predicted, labels=classes, zero_division=0)
     per_class = {}
@@ -197,20 +180,29 @@ def main(argv: list[str] | None = None) -> dict:
           f"vs accuracy {acc:.3f}); top-80%-confidence accuracy {calib['top80_accuracy']:.4f}; "
           f"flagged (< {model.low_confidence}) {calib['flagged_share']:.1%}, accuracy "
           f"{calib['flagged_accuracy']} vs {calib['unflagged_accuracy']} unflagged")
+    votes = Path(args.train).parent / VOTES
+    posts = [r.text for r in read_table(votes, RAW_COLUMNS).usable][:1000] if votes.exists() else dev_texts
+    speed = {"posts_per_s_full_messages": round(_speed(model, posts)),
+             "posts_per_s_first_100_chars": round(_speed(model, [t[:100] for t in posts])),
+             "mean_chars": round(float(np.mean([len(t) for t in posts])))}
+    print(f"  speed (predict_one, one post per call): {speed['posts_per_s_full_messages']}/s on full "
+          f"messages (mean {speed['mean_chars']} chars), {speed['posts_per_s_first_100_chars']}/s on "
+          f"their first 100 chars")
 
-    figures = {"train_rows": len(train), "dev_rows": len(dev), "accuracy": round(acc, 4),
-               "macro_f1": round(macro, 4), "per_class": per_class, **calib,
-               "temperature": model.temperature, "train_seconds": round(train_s, 1)}
+    figures = {"train_rows": len(train), "extra_rows": len(extra.texts) if extra else 0,
+               "dev_rows": len(dev), "accuracy": round(acc, 4), "macro_f1": round(macro, 4),
+               "per_class": per_class, **calib, "temperature": model.temperature,
+               "train_seconds": round(train_s, 1), **speed}
     if args.compare:
-        unlabelled = []
-        for name in UNLABELLED:
-            path = Path(args.train).parent / name
-            if path.exists():
-                unlabelled += [r.text for r in read_table(path, RAW_COLUMNS).usable]
-        print(f"options side by side (train on the tokenized file; {len(unlabelled)} unlabelled raw "
-              f"messages for adaptation; dev labels for measurement only):")
-        figures["compare"] = compare(train_texts, train_labels, dev_texts, gold, unlabelled, proba,
-                                     classes, args.embeddings_cache)
+        unlabelled = list(weak.unlabelled) if weak else []
+        if votes.exists():
+            unlabelled += [r.text for r in read_table(votes, RAW_COLUMNS).usable]
+        data = Data(train_texts, train_labels, list(weak.texts) if weak else [],
+                    list(weak.labels) if weak else [], unlabelled)
+        print(f"options side by side ({len(data.weak_x)} reply-labelled, {len(unlabelled)} unlabelled raw "
+              f"messages; dev labels for measurement only; kept = {KEPT.name}):")
+        figures["compare"] = compare(data, dev_texts, gold, proba, classes, args.embeddings_cache,
+                                     args.validate)
     print(json.dumps(figures, ensure_ascii=False))
     return figures
 

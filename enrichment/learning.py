@@ -53,7 +53,7 @@ from pathlib import Path
 
 from sklearn.metrics import accuracy_score, f1_score
 
-from enrichment.model import META_FILE, ModelError, TextClassifier
+from enrichment.model import META_FILE, Extra, ModelError, TextClassifier
 
 CURRENT_FILE = "current"
 RELEVANCE_FILE = "relevance.jsonl"
@@ -219,16 +219,19 @@ def _lines(text: str) -> list[str]:
 
 
 def train_candidate(base_texts: Sequence[str], base_labels: Sequence[str], desk_labels: Sequence = (), *,
-                    desk_weight: int = DESK_WEIGHT, calibrate: bool = True, sources: dict | None = None) -> Candidate:
+                    desk_weight: int = DESK_WEIGHT, calibrate: bool = True, sources: dict | None = None,
+                    extra: Extra | None = None) -> Candidate:
     """A category model from the base rows plus the desk's verify/recategorize decisions, each
-    repeated `desk_weight` times; rejects and routing decisions are returned aside."""
+    repeated `desk_weight` times; rejects and routing decisions are returned aside. `extra`
+    (e.g. `enrichment.reply_labels.reply_extra`) adds weighted examples, see `TextClassifier.train`."""
     examples, side = desk_examples(desk_labels)
     leads = len({lead for _, _, lead in examples})
     examples = [(t, c) for t, c, _ in examples]
     texts = list(base_texts) + [t for t, _ in examples for _ in range(desk_weight)]
     labels = list(base_labels) + [c for _, c in examples for _ in range(desk_weight)]
-    model = TextClassifier.train(texts, labels, calibrate=calibrate)
-    info = {"base_rows": len(base_texts), "desk_labels": len(desk_labels),
+    model = TextClassifier.train(texts, labels, calibrate=calibrate, extra=extra)
+    info = {"base_rows": len(base_texts), "extra_rows": len(extra.texts) if extra else 0,
+            "desk_labels": len(desk_labels),
             "desk_category_leads": leads,
             "desk_category_examples": len(examples),
             "desk_weight": desk_weight, "desk_relevance_examples": sum(e["kind"] == "relevance" for e in side),

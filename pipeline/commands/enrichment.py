@@ -1,7 +1,8 @@
 """`radar` commands for the enrichment capability:
 
     radar train classifier --input CSV --text-column COL --label-column COL --output DIR
-    radar train category --base CSV --eval CSV [--labels-since DATE] [--registry DIR]
+    radar train category --base CSV --eval CSV [--replies CSV | --no-replies] [--labels-since DATE]
+                         [--registry DIR]
     radar train models [--registry DIR]
     radar classify --model DIR --input CSV --text-columns COL1,COL2 --output OUT.jsonl
     radar enrich --text TEXT [--geotag TAG] [--model DIR]
@@ -97,6 +98,30 @@ def _read_labelled(path: Path, text_columns: str, label_column: str):
     return [r.text for r in rows], [r.label for r in rows]
 
 
+REPLIES_FILE = "teddy2020_messages_with_replies.csv"
+
+
+def _reply_extra(replies: Path | None, no_replies: bool, base: Path, base_labels: list[str],
+                 eval_texts: list[str]):
+    """Reply-labelled raw messages as training extra (enrichment.reply_labels), reposts of eval
+    messages dropped; (None, {}) with --no-replies or when the default file is absent (a file
+    named with --replies must exist)."""
+    from enrichment.dataset import DatasetError
+    from enrichment.reply_labels import reply_extra
+    if no_replies:
+        return None, {}
+    path = replies if replies is not None else base.parent / REPLIES_FILE
+    if replies is None and not path.exists():
+        return None, {}
+    try:
+        extra, weak = reply_extra(path, base_labels, exclude=eval_texts)
+    except DatasetError as exc:
+        _fail(str(exc))
+    print(f"reply labels {path}: {len(weak.texts)} messages labelled, {len(weak.texts) - len(extra.texts)} "
+          f"reposts of eval messages dropped, {len(weak.unlabelled)} without a known department", file=sys.stderr)
+    return extra, {"replies": str(path), "reply_rows": len(extra.texts)}
+
+
 @train_app.command("category")
 def train_category(
     base: Annotated[Path, typer.Option("--base", help="labelled base CSV (e.g. the tokenized training file)")],
@@ -112,9 +137,14 @@ def train_category(
     min_gain: Annotated[float, typer.Option(
         "--min-gain", help="accuracy the candidate must gain over the current model (0: no worse)")] = 0.0,
     calibrate: Annotated[bool, typer.Option("--calibrate/--no-calibrate")] = True,
+    replies: Annotated[Path | None, typer.Option(
+        "--replies", help="messages with official replies (留言主题, 留言详情, 答复意见), labelled by the "
+                          f"replying department; default {REPLIES_FILE} next to --base when present")] = None,
+    no_replies: Annotated[bool, typer.Option("--no-replies", help="train without reply-labelled messages")] = False,
 ) -> None:
-    """Train a category model from the base CSV plus the desk's decisions, score it and the current
-    model on the fixed eval CSV, promote it only if it is no worse; print one JSON line."""
+    """Train a category model from the base CSV, the reply-labelled raw messages and the desk's
+    decisions, score it and the current model on the fixed eval CSV, promote it only if it is no
+    worse; print one JSON line."""
     from enrichment.learning import Registry, promote_if_better, train_candidate
     from pipeline.commands.common import open_store, settings_or_exit
     from pipeline.commands.labels import parse_since
@@ -123,6 +153,7 @@ def train_category(
     reg = Registry(_registry_dir(registry))
     base_texts, base_labels = _read_labelled(base, base_text_columns, label_column)
     eval_texts, eval_labels = _read_labelled(eval_csv, eval_text_columns, label_column)
+    extra, reply_source = _reply_extra(replies, no_replies, base, base_labels, eval_texts)
     store = open_store(settings_or_exit())
     try:
         desk_labels = store.triage.labels(since)
@@ -131,8 +162,8 @@ def train_category(
     print(f"desk labels: {len(desk_labels)}", file=sys.stderr)
     try:
         candidate = train_candidate(base_texts, base_labels, desk_labels, desk_weight=desk_weight,
-                                    calibrate=calibrate,
-                                    sources={"base": str(base), "eval_file": str(eval_csv),
+                                    calibrate=calibrate, extra=extra,
+                                    sources={"base": str(base), "eval_file": str(eval_csv), **reply_source,
                                              "labels_since": since.isoformat() if since else None})
     except ValueError as exc:
         _fail(f"cannot train: {exc}")

@@ -144,6 +144,8 @@ def main() -> None:
     parser.add_argument("--refit-at", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--embedder", choices=("projected", "model", "none"), default="projected")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a clustering setting (radar.yaml clustering.KEY)")
     args = parser.parse_args()
 
     config = load_config(REPO_ROOT / "config")
@@ -151,8 +153,15 @@ def main() -> None:
     if args.embedder != "model":
         # words only; or the projection, whose cosine is on the char n-gram scale (floor 0)
         update = {"embedding_weight": 0.0} if embedder is None else {"embedding_floor": 0.0}
+    else:
+        update = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        update[key.strip()] = float(value)
+    if update:
         radar = config.radar.model_copy(update={"clustering": config.radar.clustering.model_copy(update=update)})
         config = dataclasses.replace(config, radar=radar)
+        print(f"clustering settings changed: {update}", flush=True)
     end = datetime(2026, 11, 22, tzinfo=timezone.utc)
     days = max(1, args.posts // args.per_day)
     seconds: list[float] = []

@@ -115,7 +115,8 @@ def to_post(m: Message) -> Post:
                 engagement=Engagement(likes=m.likes))
 
 
-def teddy_config(embedder: str, gazetteer: Path = GAZETTEER, config_dir: Path = REPO_ROOT / "config") -> Config:
+def teddy_config(embedder: str, gazetteer: Path = GAZETTEER, config_dir: Path = REPO_ROOT / "config",
+                 overrides: Mapping[str, float] | None = None) -> Config:
     """The repository config with the anonymized city's gazetteer. Swapped in after loading:
     the duty list, watchlists and delivery routes name Shenzhen's districts, which a copy of
     the folder pointing radar.gazetteer elsewhere would (rightly) refuse. Their district rules
@@ -129,6 +130,8 @@ def teddy_config(embedder: str, gazetteer: Path = GAZETTEER, config_dir: Path = 
     clustering = config.radar.clustering
     if embedder == "none":
         clustering = clustering.model_copy(update={"embedding_weight": 0.0})
+    if overrides:
+        clustering = type(clustering).model_validate({**clustering.model_dump(), **overrides})
     radar = config.radar.model_copy(update={"gazetteer": relative, "clustering": clustering})
     return dataclasses.replace(config, radar=radar, gazetteer=gaz)
 
@@ -293,10 +296,16 @@ def main() -> None:
     parser.add_argument("--lookback-days", type=float, default=LOOKBACK_DAYS,
                         help=f"each day's window looks back this far (default {LOOKBACK_DAYS}, the pipeline's); "
                              "0: contiguous day windows, a message is tried on its own day only")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a clustering setting (radar.yaml clustering.KEY), e.g. --set same_place_bonus=0.1")
     args = parser.parse_args()
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key.strip()] = float(value)
 
     started = time.perf_counter()
-    config = teddy_config(args.embedder, args.gazetteer)
+    config = teddy_config(args.embedder, args.gazetteer, overrides=overrides)
     tz = ZoneInfo(config.radar.timezone)
     messages = read_messages(args.data, tz)
     labels = read_labels(args.labels)
@@ -308,7 +317,8 @@ def main() -> None:
         from clustering.stage import configured_embedder
         embedder = configured_embedder()
     print(f"{len(messages)} messages, {len(labels)} labelled in {len(set(labels.values()))} groups; "
-          f"embedder {getattr(embedder, 'name', 'none')}, lookback {args.lookback_days:g} days", flush=True)
+          f"embedder {getattr(embedder, 'name', 'none')}, lookback {args.lookback_days:g} days"
+          + (f"; settings {overrides}" if overrides else ""), flush=True)
 
     result = run(messages, config, embedder, args.lookback_days)
     figures = evaluate(result.lead_of, labels)

@@ -28,12 +28,18 @@ from scipy import sparse
 from sklearn.cluster import AgglomerativeClustering
 
 from clustering.dedup import UnionFind, exact_duplicate_pairs, near_duplicate_pairs
+from clustering.places import families
 from core.config import ClusteringConfig
 from core.models import DETAIL_KINDS, EnrichedPost
 
 CHUNK = 2048  # new posts whose similarity rows are held densely at once
 MAX_AGGLOMERATE = 8000  # new posts per block clustered in one go (memory is quadratic)
 DAY = 86400.0
+# The similarity of two posts (or a post and a lead) that name different spots: places far
+# apart, or different buildings or exits of one place. Averaged with anything it stays far
+# below every threshold, so no group holds such a pair (a zero would only dilute the average:
+# at a low threshold a vague post could then bridge 3栋 and 5栋).
+VETO = -1e6
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,8 @@ class _Posts:
 
     @classmethod
     def of(cls, posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix,
-           embeddings: np.ndarray | None, codes: "DetailCodes", terms: sparse.csr_matrix) -> "_Posts":
+           embeddings: np.ndarray | None, codes: "DetailCodes", terms: sparse.csr_matrix,
+           family: dict[str, str]) -> "_Posts":
         points = [place_of(p) or (np.nan, np.nan) for p in posts]
         return cls(vectors, embeddings,
                    np.array([p.post.published_at.timestamp() for p in posts], dtype=float),
@@ -88,7 +95,7 @@ class _Posts:
                    np.array([p.enrichment.street or "" for p in posts], dtype=object),
                    np.array([lat for lat, _ in points], dtype=float),
                    np.array([lon for _, lon in points], dtype=float),
-                   np.array([p.enrichment.place_key or "" for p in posts], dtype=object),
+                   np.array([family.get(p.enrichment.place_key or "", "") for p in posts], dtype=object),
                    terms,
                    codes.of([p.enrichment.place_detail for p in posts]))
 
@@ -209,6 +216,16 @@ def blend(lexical: np.ndarray, cosine: np.ndarray, cfg: ClusteringConfig) -> np.
     return (1.0 - w) * lexical + w * meaning
 
 
+def _category_factor(a: np.ndarray, b: np.ndarray, cfg: ClusteringConfig) -> np.ndarray | float:
+    """`different_category_factor` where both have a category and they differ (0: never one
+    problem), else 1. A soft rule because a category is a guess: on the hand-checked real
+    messages half of the pairs about one problem were given different categories."""
+    if cfg.different_category_factor >= 1.0:
+        return 1.0
+    differ = (a[:, None] != b[None, :]) & (a[:, None] != "") & (b[None, :] != "")
+    return np.where(differ, cfg.different_category_factor, 1.0)
+
+
 def _compatible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # Unknown category or street is compatible with any: absence is not evidence.
     a, b = a[:, None], b[None, :]
@@ -247,7 +264,9 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
     codes = DetailCodes()
     what = [p.enrichment.what_terms for p in posts]
     idf = codes.term_idf(codes.terms(what))
-    f = _Posts.of(posts, vectors, embeddings, codes, codes.terms(what, idf))
+    family = families([p.enrichment.place_key or "" for p in posts] + [a.spot for a in anchors])
+    f = _Posts.of(posts, vectors, embeddings, codes, codes.terms(what, idf), family)
+    anchor_spot = np.array([family.get(a.spot, "") for a in anchors], dtype=object)
     anchor_detail = codes.of([a.detail for a in anchors])
     anchor_terms = codes.terms([a.terms for a in anchors], idf)
     for i, a in links:
@@ -255,8 +274,8 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
     anchor_blocks: dict[str, list[int]] = defaultdict(list)
     for a, anchor in enumerate(anchors):
         anchor_blocks[anchor.district].append(a)
-    for district, idx in _blocks(posts, own_text).items():
-        _place_block(f, idx, anchors, centroids, anchor_embeddings, anchor_detail, anchor_terms,
+    for district, idx in _blocks(posts, own_text, f.spot, anchors, anchor_spot).items():
+        _place_block(f, idx, anchors, anchor_spot, centroids, anchor_embeddings, anchor_detail, anchor_terms,
                      np.array(anchor_blocks.get(district, []), dtype=int), place, cfg)
     _hard_links(posts, own_text, place, cfg)
 
@@ -272,13 +291,28 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
             for root, members in members_of.items()]
 
 
-def _blocks(posts: Sequence[EnrichedPost], own_text: np.ndarray) -> dict[str, np.ndarray]:
+def _blocks(posts: Sequence[EnrichedPost], own_text: np.ndarray, spot: np.ndarray,
+            anchors: Sequence[Anchor], anchor_spot: np.ndarray) -> dict[str, np.ndarray]:
+    """Posts by district. A post naming no district but a place whose other posts or leads are
+    in one district is in that district (most messages about an estate never name the
+    district it is in); posts with no district otherwise are compared only with each other: a
+    placeless post must not pull a placed lead toward another district."""
+    seen: dict[str, Counter] = defaultdict(Counter)
+    for i, p in enumerate(posts):
+        if spot[i] and p.enrichment.district:
+            seen[spot[i]][p.enrichment.district] += 1
+    for a, anchor in enumerate(anchors):
+        if anchor_spot[a] and anchor.district:
+            seen[anchor_spot[a]][anchor.district] += 1
     blocks: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(posts):
         if own_text[i]:
-            # Posts with no known district are compared only with each other: a placeless post
-            # must not pull a placed lead toward another district.
-            blocks[p.enrichment.district or ""].append(i)
+            district = p.enrichment.district or ""
+            if not district and spot[i] in seen:
+                (top, n), *rest = seen[spot[i]].most_common(2) + [("", 0)]
+                if n > rest[0][1]:
+                    district = top
+            blocks[district].append(i)
     return {k: np.array(v) for k, v in blocks.items()}
 
 
@@ -288,22 +322,23 @@ def _post_similarity(f: _Posts, rows: np.ndarray, cols: np.ndarray, cfg: Cluster
     if f.embeddings is not None:
         sims = blend(sims, f.embeddings[rows] @ f.embeddings[cols].T, cfg)
     factor, agree = _what(f.terms[rows], f.terms[cols], cfg)
-    sims = sims * factor * _place_factor(f.spot[rows], f.spot[cols], cfg) * _one_sided(f.detail[rows], f.detail[cols], cfg)
+    sims = (sims * factor * _place_factor(f.spot[rows], f.spot[cols], cfg) * _one_sided(f.detail[rows], f.detail[cols], cfg)
+            * _category_factor(f.category[rows], f.category[cols], cfg))
     same = _same_spot(f.spot[rows], f.spot[cols])
     if cfg.same_place_bonus:
         # one place, one thing: the place was blanked from the words, it counts here
         sims = np.minimum(sims + cfg.same_place_bonus * (same & agree), 1.0)
     close = np.abs(f.times[rows][:, None] - f.times[cols][None, :]) <= cfg.time_window_days * DAY
-    ok = ((close | same) & _compatible(f.category[rows], f.category[cols])
-          & _compatible(f.street[rows], f.street[cols])
-          & _near(f.lat[rows], f.lon[rows], f.lat[cols], f.lon[cols], cfg.same_place_meters)
-          & ~_apart(f.detail[rows], f.detail[cols]))
+    elsewhere = (~_near(f.lat[rows], f.lon[rows], f.lat[cols], f.lon[cols], cfg.same_place_meters)
+                 | _apart(f.detail[rows], f.detail[cols]))
+    ok = (close | same) & _compatible(f.street[rows], f.street[cols])
     sims[~ok] = 0.0
+    sims[elsewhere] = VETO
     return sims
 
 
-def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], cols: np.ndarray,
-                       centroids: sparse.csr_matrix, anchor_embeddings: np.ndarray | None,
+def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], anchor_spot: np.ndarray,
+                       cols: np.ndarray, centroids: sparse.csr_matrix, anchor_embeddings: np.ndarray | None,
                        anchor_detail: np.ndarray, anchor_terms: sparse.csr_matrix,
                        cfg: ClusteringConfig) -> np.ndarray:
     """Average cosine of each post to each lead's members, zero where they cannot be one problem."""
@@ -314,9 +349,11 @@ def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], c
         # A lead with no embedding centroid yet is judged by its words alone.
         sims[:, known] = blend(sims[:, known], mean_cos[:, known], cfg)
     chosen = [anchors[c] for c in cols]
-    spots = np.array([a.spot for a in chosen], dtype=object)
+    spots = anchor_spot[cols]
+    categories = np.array([a.category for a in chosen], dtype=object)
     factor, agree = _what(f.terms[rows], anchor_terms[cols], cfg)
-    sims = sims * factor * _place_factor(f.spot[rows], spots, cfg) * _one_sided(f.detail[rows], anchor_detail[cols], cfg)
+    sims = (sims * factor * _place_factor(f.spot[rows], spots, cfg) * _one_sided(f.detail[rows], anchor_detail[cols], cfg)
+            * _category_factor(f.category[rows], categories, cfg))
     same = _same_spot(f.spot[rows], spots)
     if cfg.same_place_bonus:
         sims = np.minimum(sims + cfg.same_place_bonus * (same & agree), 1.0)
@@ -327,13 +364,13 @@ def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], c
     # An open lead at the post's place is the same problem however long it has run; a closed
     # one comes back only within reopen_days (past that, a recurrence is a new lead).
     running = same & ~np.array([a.closed for a in chosen], dtype=bool)[None, :]
+    elsewhere = (_apart(f.detail[rows], anchor_detail[cols])
+                 | ~_near(f.lat[rows], f.lon[rows], np.array([a.lat for a in chosen], dtype=float),
+                          np.array([a.lon for a in chosen], dtype=float), cfg.same_place_meters))
     ok = ((((t >= first[None, :]) & (t <= last[None, :])) | running)
-          & ~_apart(f.detail[rows], anchor_detail[cols])
-          & _compatible(f.category[rows], np.array([a.category for a in chosen], dtype=object))
-          & _compatible(f.street[rows], np.array([a.street for a in chosen], dtype=object))
-          & _near(f.lat[rows], f.lon[rows], np.array([a.lat for a in chosen], dtype=float),
-                  np.array([a.lon for a in chosen], dtype=float), cfg.same_place_meters))
+          & _compatible(f.street[rows], np.array([a.street for a in chosen], dtype=object)))
     sims[~ok] = 0.0
+    sims[elsewhere] = VETO
     return sims
 
 
@@ -399,7 +436,7 @@ def _join_groups(f: _Posts, rows: np.ndarray, others: np.ndarray, place: _Placem
         _join_best(part, labels, averages, place, cfg)
 
 
-def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], centroids: sparse.csr_matrix,
+def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], anchor_spot: np.ndarray, centroids: sparse.csr_matrix,
                  anchor_embeddings: np.ndarray | None, anchor_detail: np.ndarray,
                  anchor_terms: sparse.csr_matrix, anchor_idx: np.ndarray,
                  place: _Placement, cfg: ClusteringConfig) -> None:
@@ -408,7 +445,7 @@ def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], centroid
         joined = np.zeros(len(idx), dtype=bool)
         for s in range(0, len(idx), CHUNK):
             rows = idx[s:s + CHUNK]
-            scores = _anchor_similarity(f, rows, anchors, anchor_idx, centroids, anchor_embeddings, anchor_detail,
+            scores = _anchor_similarity(f, rows, anchors, anchor_spot, anchor_idx, centroids, anchor_embeddings, anchor_detail,
                                         anchor_terms, cfg)
             joined[s:s + CHUNK] = _join_best(rows, place.n + anchor_idx, scores, place, cfg)
         rest = idx[~joined]
@@ -426,6 +463,9 @@ def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], centroid
                 place.join(i, founders[label], float(sims[r, labels == label].mean()))
             else:
                 founders[label] = i
+    if len(anchor_idx) and len(rest):
+        _groups_join_anchors(f, rest, anchors, anchor_spot, anchor_idx, centroids, anchor_embeddings, anchor_detail,
+                             anchor_terms, place, cfg)
     # The sweep: a post still alone tries every group of this run's posts in the block once more.
     roots = np.array([place.uf.find(int(i)) for i in idx])
     counts = Counter(roots.tolist())
@@ -433,6 +473,34 @@ def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], centroid
     others = idx[np.array([counts[r] > 1 for r in roots])]
     if len(alone) and len(others):
         _join_groups(f, alone, others, place, cfg)
+
+
+def _groups_join_anchors(f: _Posts, rest: np.ndarray, anchors: Sequence[Anchor], anchor_spot: np.ndarray,
+                         anchor_idx: np.ndarray, centroids: sparse.csr_matrix, anchor_embeddings: np.ndarray | None,
+                         anchor_detail: np.ndarray, anchor_terms: sparse.csr_matrix, place: _Placement,
+                         cfg: ClusteringConfig) -> None:
+    """A group formed from this run's posts joins the lead it resembles on average (its
+    members' mean similarity to the lead), the average-linkage rule between two groups: posts
+    each a little under the threshold to a long-running lead, but posted together, are its
+    next wave, not a second lead beside it."""
+    roots = np.array([place.uf.find(int(i)) for i in rest])
+    counts = Counter(roots.tolist())
+    grouped = rest[np.array([counts[r] > 1 for r in roots])]
+    if not len(grouped):
+        return
+    labels, inverse = np.unique([place.uf.find(int(i)) for i in grouped], return_inverse=True)
+    totals = np.zeros((len(labels), len(anchor_idx)))
+    for s in range(0, len(grouped), CHUNK):
+        rows = grouped[s:s + CHUNK]
+        scores = _anchor_similarity(f, rows, anchors, anchor_spot, anchor_idx, centroids, anchor_embeddings,
+                                    anchor_detail, anchor_terms, cfg)
+        np.add.at(totals, inverse[s:s + CHUNK], scores)
+    sizes = np.bincount(inverse)
+    averages = totals / sizes[:, None]
+    for g, root in enumerate(labels):
+        best = int(np.argmax(averages[g]))
+        if averages[g, best] >= cfg.same_problem_threshold:
+            place.uf.union(int(root), place.n + int(anchor_idx[best]))
 
 
 def _hard_links(posts: Sequence[EnrichedPost], own_text: np.ndarray, place: _Placement,

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from clustering import lexical
+from clustering import places
 from clustering.embedding_cache import embed_posts
 from clustering.embeddings import Embedder, default_embedder
 from clustering.grouping import Anchor, group
@@ -68,8 +69,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
                                    window.start - timedelta(days=cfg.reopen_days))
     # The time window bounds the scan; a lead still open at a place a new post names is found
     # by the place, however long its problem has run.
-    anchored += store.leads.anchors_at([ep.enrichment.place_key for ep in new_posts if ep.enrichment.place_key],
-                                       exclude=[lead.id for lead, _ in anchored])
+    anchored += store.leads.anchors_at(_place_keys(new_posts), exclude=[lead.id for lead, _ in anchored])
     leads = {lead.id: lead for lead, _ in anchored}
     profiles = {lead.id: profile for lead, profile in anchored if profile is not None}
     backfilled = _backfill_profiles(store, [lid for lid in leads if lid not in profiles], idf)
@@ -193,6 +193,12 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     return counts
 
 
+def _place_keys(posts: Sequence[EnrichedPost]) -> list[str]:
+    """The place keys the posts name and their shorter spellings (clustering.places)."""
+    keys = {ep.enrichment.place_key for ep in posts if ep.enrichment.place_key}
+    return sorted(keys | {v for k in keys for v in places.variants(k)})
+
+
 def _with_pending(store: Store, cfg, window: Window, new_posts: list[EnrichedPost],
                   relevant_only: bool) -> list[EnrichedPost]:
     """The window's posts plus those still in no lead from before it: the time window's (a
@@ -201,7 +207,7 @@ def _with_pending(store: Store, cfg, window: Window, new_posts: list[EnrichedPos
     recent = Window(window.start - timedelta(days=cfg.time_window_days), window.start)
     pending = store.posts.unassigned_relevant(recent, relevant_only)
     older = Window(window.start - timedelta(days=cfg.reopen_days), recent.start)
-    pending += store.posts.unassigned_at_places([ep.enrichment.place_key for ep in new_posts], older, relevant_only)
+    pending += store.posts.unassigned_at_places(_place_keys(new_posts), older, relevant_only)
     if not pending:
         return new_posts
     return sorted({ep.id: ep for ep in pending + new_posts}.values(), key=_by_time)

@@ -395,6 +395,9 @@ class ClusteringConfig(Strict):
     different_place_factor: float = Field(0.5, gt=0, le=1, description="the similarity of posts (and "
                                           "leads) naming different places (estates, facilities) is "
                                           "multiplied by this: neighbours are rarely one problem")
+    different_category_factor: float = Field(0.0, ge=0, le=1, description="the similarity of posts (and "
+                                             "leads) given different categories is multiplied by this "
+                                             "(0: never one problem)")
     same_place_bonus: float = Field(0.0, ge=0, le=1, description="added to the similarity of posts (and "
                                     "leads) naming one place (estate, facility, road): the place is "
                                     "blanked from the words compared, so it counts here once")

@@ -276,7 +276,7 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
         anchor_blocks[anchor.district].append(a)
     for district, idx in _blocks(posts, own_text, f.spot, anchors, anchor_spot).items():
         _place_block(f, idx, anchors, anchor_spot, centroids, anchor_embeddings, anchor_detail, anchor_terms,
-                     np.array(anchor_blocks.get(district, []), dtype=int), place, cfg)
+                     np.array(anchor_blocks.get(district, []), dtype=int), place, block_settings(cfg, len(idx)))
     _hard_links(posts, own_text, place, cfg)
 
     members_of: dict[int, list[int]] = defaultdict(list)
@@ -289,6 +289,18 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
                   tuple(a.lead_id for a in sorted(leads_of.get(root, []), key=lambda a: (a.first_seen, a.lead_id))),
                   {i: float(place.best[i]) for i in members})
             for root, members in members_of.items()]
+
+
+def block_settings(cfg: ClusteringConfig, posts: int) -> ClusteringConfig:
+    """The settings for a block of `posts` new posts: the threshold rises by
+    `threshold_per_decade` for each tenfold of posts over `threshold_reference_posts`. The more
+    unrelated posts a post is compared with, the higher the best of them scores by chance
+    (multiple comparisons): a cut that keeps a few dozen sparse reports apart merges hundreds of
+    dense, formulaic ones."""
+    if cfg.threshold_per_decade <= 0 or posts <= cfg.threshold_reference_posts:
+        return cfg
+    rise = cfg.threshold_per_decade * float(np.log10(posts / cfg.threshold_reference_posts))
+    return cfg.model_copy(update={"same_problem_threshold": min(cfg.same_problem_threshold + rise, 0.95)})
 
 
 def _blocks(posts: Sequence[EnrichedPost], own_text: np.ndarray, spot: np.ndarray,

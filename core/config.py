@@ -395,6 +395,10 @@ class ClusteringConfig(Strict):
     different_place_factor: float = Field(0.5, gt=0, le=1, description="the similarity of posts (and "
                                           "leads) naming different places (estates, facilities) is "
                                           "multiplied by this: neighbours are rarely one problem")
+    threshold_per_decade: float = Field(0.0, ge=0, le=1, description="same_problem_threshold rises by "
+                                        "this for each tenfold of new posts in a district block over "
+                                        "threshold_reference_posts (multiple comparisons)")
+    threshold_reference_posts: int = Field(30, ge=1)
     different_category_factor: float = Field(0.0, ge=0, le=1, description="the similarity of posts (and "
                                              "leads) given different categories is multiplied by this "
                                              "(0: never one problem)")

@@ -142,7 +142,8 @@ class Enrichment:
     place_name: str | None = None
     place_key: str | None = None
     place_detail: tuple[tuple[str, str], ...] = ()
-    # The catalogue keywords the category was read from (美容院, 跑路): what the post is about.
+    # The catalogue keywords the text holds (美容院, 跑路), the deciding category's first: what
+    # the post is about.
     what_terms: tuple[str, ...] = ()
     # Which category model decided (its registry version), None when the keyword rules did.
     category_model: str | None = None

@@ -26,7 +26,11 @@ class CategoryGuess:
     item: str | None = None       # catalogue item id, e.g. JT003
     item_name: str | None = None
     reasons: tuple[str, ...] = ()
-    terms: tuple[str, ...] = ()  # the catalogue keywords that decided it: what the post is about
+    terms: tuple[str, ...] = ()  # the catalogue keywords that decided it
+    # Every catalogue keyword the text holds, the deciding category's first: what the post is
+    # about. Steadier than `terms` for comparing posts: a long report of one problem tips
+    # between two categories, and the deciding terms of the two share nothing.
+    found: tuple[str, ...] = ()
 
 
 NO_GUESS = CategoryGuess(None, 0.0)
@@ -59,10 +63,12 @@ class Classifier:
         item_scores: dict[str, float] = {}
         terms: dict[str, list[str]] = {}
         seen: set[str] = set()
+        seen_order: list[str] = []
         for match in self._matcher.find(text):
             if match.term in seen:
                 continue  # repeats of one term add nothing: ten 坑 are one clue
             seen.add(match.term)
+            seen_order.append(match.term)
             by_cat: dict[str, list[str]] = {}
             for item_id in match.payloads:
                 by_cat.setdefault(self._category_of[item_id], []).append(item_id)
@@ -84,7 +90,8 @@ class Classifier:
         reasons = [f"category:{best}({','.join(terms[best])})", f"item:{item}({self._names[item]})"]
         if len(ranked) > 1:
             reasons.append(f"category_runner_up:{ranked[1][0]}({ranked[1][1]:.1f})")
-        return CategoryGuess(best, confidence, item, self._names[item], tuple(reasons), tuple(terms[best]))
+        found = tuple(terms[best]) + tuple(t for t in seen_order if t not in terms[best])
+        return CategoryGuess(best, confidence, item, self._names[item], tuple(reasons), tuple(terms[best]), found)
 
     def _by_profile(self, text: str) -> CategoryGuess:
         if self._profiles is None or not text.strip():

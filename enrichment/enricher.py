@@ -91,7 +91,8 @@ class Enricher:
         return CategoryGuess(category, round(confidence, 3), item,
                              self.classifier.item_name(item) if item else None,
                              (f"category:{category}(model {confidence:.2f})",
-                              *(r for r in guess.reasons if r.startswith("category:"))))
+                              *(r for r in guess.reasons if r.startswith("category:"))),
+                             found=guess.found)
 
     def enrich(self, post: Post, original: Enrichment | None = None) -> Enrichment:
         """Enrich one post: title and body are read together. For a repost, pass the
@@ -155,7 +156,7 @@ class Enricher:
             unit=route.unit, duty_rule=route.rule if route.unit else None, process=route.process,
             dispatch_minutes=route.dispatch_minutes, resolution_hours=route.resolution_hours,
             place_name=a.spot.place, place_key=a.spot.key, place_detail=a.spot.detail,
-            what_terms=a.category.terms,
+            what_terms=a.category.found,
             category_model=(self.model_version if any("(model " in r for r in a.category.reasons) else None),
         )
 

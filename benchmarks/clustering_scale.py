@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.pipeline import to_post
+from benchmarks.settings import clustering_overrides
 from clustering.stage import cluster
 from core.config import load_config
 from core.models import Window
@@ -155,13 +156,11 @@ def main() -> None:
         update = {"embedding_weight": 0.0} if embedder is None else {"embedding_floor": 0.0}
     else:
         update = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        update[key.strip()] = float(value)
-    if update:
-        radar = config.radar.model_copy(update={"clustering": config.radar.clustering.model_copy(update=update)})
-        config = dataclasses.replace(config, radar=radar)
-        print(f"clustering settings changed: {update}", flush=True)
+    clustering = clustering_overrides(args.set, config.radar.clustering.model_copy(update=update))
+    if clustering != config.radar.clustering:
+        config = dataclasses.replace(config, radar=config.radar.model_copy(update={"clustering": clustering}))
+    if args.set:
+        print(f"clustering settings changed: {' '.join(args.set)}", flush=True)
     end = datetime(2026, 11, 22, tzinfo=timezone.utc)
     days = max(1, args.posts // args.per_day)
     seconds: list[float] = []

@@ -38,7 +38,7 @@ import re
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as clock
@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import yaml
 
+from benchmarks.settings import clustering_overrides
 from core.config import Config, Gazetteer, load_config
 from core.models import Engagement, Post, Window, hash_author
 from core.settings import REPO_ROOT
@@ -118,7 +119,7 @@ def to_post(m: Message) -> Post:
 
 
 def teddy_config(embedder: str, gazetteer: Path = GAZETTEER, config_dir: Path = REPO_ROOT / "config",
-                 overrides: Mapping[str, float] | None = None) -> Config:
+                 overrides: Sequence[str] = ()) -> Config:
     """The repository config with the anonymized city's gazetteer. Swapped in after loading:
     the duty list, watchlists and delivery routes name Shenzhen's districts, which a copy of
     the folder pointing radar.gazetteer elsewhere would (rightly) refuse. Their district rules
@@ -132,8 +133,7 @@ def teddy_config(embedder: str, gazetteer: Path = GAZETTEER, config_dir: Path = 
     clustering = config.radar.clustering
     if embedder == "none":
         clustering = clustering.model_copy(update={"embedding_weight": 0.0})
-    if overrides:
-        clustering = type(clustering).model_validate({**clustering.model_dump(), **overrides})
+    clustering = clustering_overrides(overrides, clustering)
     radar = config.radar.model_copy(update={"gazetteer": relative, "clustering": clustering})
     return dataclasses.replace(config, radar=radar, gazetteer=gaz)
 
@@ -332,10 +332,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a clustering setting (radar.yaml clustering.KEY), e.g. --set same_place_bonus=0.1")
     args = parser.parse_args()
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key.strip()] = float(value)
+    overrides = args.set
 
     started = time.perf_counter()
     config = teddy_config(args.embedder, args.gazetteer, overrides=overrides)
@@ -353,7 +350,7 @@ def main() -> None:
             embedder = FileCachedEmbedder(embedder, args.encode_cache)
     print(f"{len(messages)} messages, {len(labels)} labelled in {len(set(labels.values()))} groups; "
           f"embedder {getattr(embedder, 'name', 'none')}, lookback {args.lookback_days:g} days"
-          + (f"; settings {overrides}" if overrides else ""), flush=True)
+          + (f"; settings {' '.join(overrides)}" if overrides else ""), flush=True)
 
     result = run(messages, config, embedder, args.lookback_days)
     figures = evaluate(result.lead_of, labels)

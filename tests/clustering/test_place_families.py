@@ -1,6 +1,7 @@
 """How spellings of one place are grouped (clustering.places) and what the grouper does with it."""
 from clustering.places import families, variants
 from enrichment.spots import find_spot
+from tests.clustering.test_places import add, leads_of, run_days
 
 
 def test_a_brand_or_stray_word_before_the_name_is_one_place():
@@ -37,23 +38,11 @@ def test_a_road_or_complaint_word_before_an_estate_is_not_part_of_its_name():
 
 
 def test_a_post_spelling_the_estate_differently_and_naming_no_district_joins_its_lead(store, config):
-    from tests.clustering.test_places import DAY, T0, leads_of, run_days
-    import hashlib
-    from core.models import Enrichment
-    from tests.conftest import make_post
-
-    def add(native_id, text, day, key, district, category):
-        post = make_post(native_id, text, at=T0 + day * DAY)
-        store.posts.upsert([post])
-        store.posts.save_enrichments([(post, Enrichment(
-            post.id, text, True, 0.9, category, district, None, text_hash=hashlib.sha1(text.encode()).hexdigest(),
-            place_name=key, place_key=key))])
-        return post.id
-
-    first = [add("a1", "万科魅力之城临街门面烧烤店油烟直排，小区里全是油烟味", 0, "万科魅力之城", "A5区", "生态环境"),
-             add("a2", "万科魅力之城底层烧烤店油烟直排扰民，晚上还吵", 1, "万科魅力之城", "A5区", "生态环境")]
+    first = [add(store, "a1", "万科魅力之城临街门面烧烤店油烟直排，小区里全是油烟味", day=0, key="万科魅力之城"),
+             add(store, "a2", "万科魅力之城底层烧烤店油烟直排扰民，晚上还吵", day=1, key="万科魅力之城")]
     # the district is not named, the estate is spelt without its developer, and the category
     # guess differs: the words and the place still say it is the same problem
-    later = add("b1", "魅力之城小区底层烧烤店油烟直排，晚上吵得睡不着", 2, "魅力之城", None, "市场监管")
+    later = add(store, "b1", "魅力之城小区底层烧烤店油烟直排，晚上吵得睡不着", day=2, key="魅力之城",
+                district=None, category="市场监管")
     run_days(store, config, 0, 2)
     assert len(leads_of(store, first + [later])) == 1

@@ -12,11 +12,11 @@ from tests.conftest import T0, make_post
 DAY = timedelta(days=1)
 
 
-def add(store, native_id, text, *, day, key=None, detail=(), category="生态环境"):
+def add(store, native_id, text, *, day, key=None, detail=(), category="生态环境", district="A5区"):
     post = make_post(native_id, text, at=T0 + day * DAY)
     store.posts.upsert([post])
     store.posts.save_enrichments([(post, Enrichment(
-        post.id, text, True, 0.9, category, "A5区", None, text_hash=hashlib.sha1(text.encode()).hexdigest(),
+        post.id, text, True, 0.9, category, district, None, text_hash=hashlib.sha1(text.encode()).hexdigest(),
         place_name=key, place_key=key, place_detail=detail))])
     return post.id
 

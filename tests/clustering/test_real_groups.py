@@ -155,3 +155,20 @@ def test_a_words_only_run_gives_consistent_figures():
     top = real_groups.largest_leads(run, messages, SHANGHAI)
     assert [t["size"] for t in top] == sorted((len(ms) for ms in run.leads.values()), reverse=True)[:5]
     assert all(re.fullmatch(r"\d{4}-\d{2}", t["first_month"]) and t["first_month"] <= t["last_month"] for t in top)
+
+
+def test_set_overrides_a_clustering_setting_and_refuses_broken_ones():
+    from benchmarks.settings import clustering_overrides
+    from core.config import ClusteringConfig
+    base = ClusteringConfig()
+    changed = clustering_overrides(["same_problem_threshold=0.2", " threshold_per_decade = 0 "], base)
+    assert changed.same_problem_threshold == 0.2 and changed.threshold_per_decade == 0
+    assert clustering_overrides([], base) is base and base.same_problem_threshold != 0.2
+    for item, says in [("same_problem_threshold", "KEY=VALUE"), ("=0.2", "KEY=VALUE"),
+                       ("same_problem_treshold=0.2", "no setting 'same_problem_treshold'"),
+                       ("same_problem_threshold=high", "same_problem_threshold"),
+                       ("different_category_factor=2", "different_category_factor")]:
+        with pytest.raises(SystemExit, match=says):
+            clustering_overrides([item], base)
+    # the benchmark's own config applies them the same way
+    assert real_groups.teddy_config("none", overrides=["different_place_factor=1"]).radar.clustering.different_place_factor == 1

@@ -96,11 +96,14 @@ def test_broken_clustering_settings_name_the_key(config_dir):
     def change(d):
         d["clustering"]["algorithm"] = "kmeans"
         d["clustering"]["embedding_floor"] = 1.5
+        d["clustering"]["different_category_factor"] = -0.5
+        d["clustering"]["threshold_per_decade"] = "steep"
     _edit(config_dir / "radar.yaml", change)
     with pytest.raises(ConfigError) as exc:
         load_config(config_dir)
     problems = {p.key_path: p for p in exc.value.problems}
-    assert set(problems) == {"clustering.algorithm", "clustering.embedding_floor"}
+    assert set(problems) == {"clustering.algorithm", "clustering.embedding_floor",
+                             "clustering.different_category_factor", "clustering.threshold_per_decade"}
     assert all(p.file.endswith("radar.yaml") for p in problems.values())
     assert "average" in problems["clustering.algorithm"].message
 

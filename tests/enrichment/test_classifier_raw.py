@@ -302,3 +302,10 @@ def test_radar_train_category_uses_the_replies_file_next_to_the_base_file(tmp_pa
     assert Registry(home / "models" / "category").info(out2["candidate"])["extra_rows"] == 0
     missing = CliRunner().invoke(app, [*args, "--replies", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 1 and "no such file" in missing.output
+    # a replies file without the reply column: a clear error naming it, and nothing promoted
+    before = sorted(p.name for p in (home / "models" / "category").iterdir())
+    broken = data / "broken_replies.csv"
+    broken.write_text("留言主题,留言详情\n学校乱收费,学校要求家长交补课费\n", encoding="utf-8")
+    refused = CliRunner().invoke(app, [*args, "--replies", str(broken)])
+    assert refused.exit_code == 1 and "答复意见" in refused.output, refused.output
+    assert sorted(p.name for p in (home / "models" / "category").iterdir()) == before

@@ -127,3 +127,11 @@ def test_category_names_include_the_fixed_list(config):
     assert len(names) == 18
     assert names[:7] == ["交通运输", "生态环境", "城市管理", "应急消防", "水务", "市场监管", "住房建设"]
     assert sum(len(c.items) for c in config.categories) >= 200
+
+
+def test_found_holds_every_catalogue_keyword_the_deciding_categorys_first(classifier):
+    guess = classifier.classify(normalize("小区旁边的搅拌站噪音扰民，粉尘很大，车位也被占了").text)
+    assert guess.terms and guess.found[:len(guess.terms)] == guess.terms
+    assert set(guess.terms) < set(guess.found)  # the other categories' keywords follow
+    assert len(set(guess.found)) == len(guess.found)
+    assert classifier.classify(normalize("今天天气不错").text, use_profiles=False).found == ()

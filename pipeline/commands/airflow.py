@@ -26,6 +26,7 @@ from pipeline.commands.common import config_or_exit, err, settings_or_exit
 
 REPO = Path(__file__).resolve().parents[2]
 STOP_GRACE_SECONDS = 90
+TERM_GRACE_SECONDS = 20
 READY_TIMEOUT_SECONDS = 180
 
 
@@ -106,27 +107,37 @@ def leftovers(leader: int, tree: set[int]) -> list[int]:
                   if state != "Z" and (pgid == leader or p in tree or p == leader))
 
 
-def stop(proc: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> list[int]:
-    """SIGINT to standalone's main process, wait, then kill what is left. Returns the stragglers."""
+def stop(proc: subprocess.Popen, grace: float = STOP_GRACE_SECONDS,
+         term_grace: float = TERM_GRACE_SECONDS) -> list[int]:
+    """SIGINT to standalone's main process and wait; then SIGTERM what is left (a task runner or
+    API worker orphaned mid-shutdown on a loaded machine stops on SIGTERM, as under systemd), and
+    SIGKILL only what ignores that too. Returns the processes that had to be SIGKILLed."""
     tree = descendants(proc.pid)
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGINT)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        proc.poll()
-        if proc.returncode is not None and not leftovers(proc.pid, tree):
-            return []
-        time.sleep(0.5)
-    stragglers = leftovers(proc.pid, tree)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in leftovers(proc.pid, tree):
+    if _wait_gone(proc, tree, grace):
+        return []
+    for sig, wait in ((signal.SIGTERM, term_grace), (signal.SIGKILL, 3.0)):
+        targets = leftovers(proc.pid, tree)
+        for pid in targets:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
-        time.sleep(3)
-    proc.poll()
-    return stragglers
+        if _wait_gone(proc, tree, wait):
+            return targets if sig == signal.SIGKILL else []
+    return leftovers(proc.pid, tree)
+
+
+def _wait_gone(proc: subprocess.Popen, tree: set[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        proc.poll()
+        if proc.returncode is not None and not leftovers(proc.pid, tree):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = READY_TIMEOUT_SECONDS) -> bool:

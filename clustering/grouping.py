@@ -277,7 +277,7 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
     for district, idx in _blocks(posts, own_text, f.spot, anchors, anchor_spot).items():
         _place_block(f, idx, anchors, anchor_spot, centroids, anchor_embeddings, anchor_detail, anchor_terms,
                      np.array(anchor_blocks.get(district, []), dtype=int), place, block_settings(cfg, len(idx)))
-    _hard_links(posts, own_text, place, cfg)
+    _hard_links(posts, own_text, f.detail, place, cfg)
 
     members_of: dict[int, list[int]] = defaultdict(list)
     leads_of: dict[int, list[Anchor]] = defaultdict(list)
@@ -453,13 +453,16 @@ def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], anchor_s
                  anchor_terms: sparse.csr_matrix, anchor_idx: np.ndarray,
                  place: _Placement, cfg: ClusteringConfig) -> None:
     rest = idx
+    # What each lead holds of this run, detail by detail: posts that each fit a lead naming no
+    # building may not bring it two different buildings (3栋 and 5栋 joining one vague lead).
+    held: dict[int, np.ndarray] = {}
     if len(anchor_idx):
         joined = np.zeros(len(idx), dtype=bool)
         for s in range(0, len(idx), CHUNK):
             rows = idx[s:s + CHUNK]
             scores = _anchor_similarity(f, rows, anchors, anchor_spot, anchor_idx, centroids, anchor_embeddings, anchor_detail,
                                         anchor_terms, cfg)
-            joined[s:s + CHUNK] = _join_best(rows, place.n + anchor_idx, scores, place, cfg)
+            joined[s:s + CHUNK] = _join_anchors(f, rows, anchor_idx, scores, anchor_detail, held, place, cfg)
         rest = idx[~joined]
     for s in range(0, len(rest), MAX_AGGLOMERATE):
         part = rest[s:s + MAX_AGGLOMERATE]
@@ -477,7 +480,7 @@ def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], anchor_s
                 founders[label] = i
     if len(anchor_idx) and len(rest):
         _groups_join_anchors(f, rest, anchors, anchor_spot, anchor_idx, centroids, anchor_embeddings, anchor_detail,
-                             anchor_terms, place, cfg)
+                             anchor_terms, held, place, cfg)
     # The sweep: a post still alone tries every group of this run's posts in the block once more.
     roots = np.array([place.uf.find(int(i)) for i in idx])
     counts = Counter(roots.tolist())
@@ -489,8 +492,8 @@ def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], anchor_s
 
 def _groups_join_anchors(f: _Posts, rest: np.ndarray, anchors: Sequence[Anchor], anchor_spot: np.ndarray,
                          anchor_idx: np.ndarray, centroids: sparse.csr_matrix, anchor_embeddings: np.ndarray | None,
-                         anchor_detail: np.ndarray, anchor_terms: sparse.csr_matrix, place: _Placement,
-                         cfg: ClusteringConfig) -> None:
+                         anchor_detail: np.ndarray, anchor_terms: sparse.csr_matrix, held: dict[int, np.ndarray],
+                         place: _Placement, cfg: ClusteringConfig) -> None:
     """A group formed from this run's posts joins the lead it resembles on average (its
     members' mean similarity to the lead), the average-linkage rule between two groups: posts
     each a little under the threshold to a long-running lead, but posted together, are its
@@ -509,19 +512,67 @@ def _groups_join_anchors(f: _Posts, rest: np.ndarray, anchors: Sequence[Anchor],
         np.add.at(totals, inverse[s:s + CHUNK], scores)
     sizes = np.bincount(inverse)
     averages = totals / sizes[:, None]
-    for g, root in enumerate(labels):
-        best = int(np.argmax(averages[g]))
-        if averages[g, best] >= cfg.same_problem_threshold:
-            place.uf.union(int(root), place.n + int(anchor_idx[best]))
+    # A group's detail: what its members name (the veto kept them from naming two of one kind).
+    detail = np.zeros((len(labels), f.detail.shape[1]), dtype=f.detail.dtype)
+    for g, i in zip(inverse, grouped):
+        detail[g] = np.where(detail[g] == 0, f.detail[i], detail[g])
+    best = np.argmax(averages, axis=1)
+    top = averages[np.arange(len(labels)), best]
+    for g in np.argsort(-top):
+        if top[g] < cfg.same_problem_threshold:
+            break
+        a = int(anchor_idx[best[g]])
+        if _take(held, a, anchor_detail, detail[g]):
+            place.uf.union(int(labels[g]), place.n + a)
 
 
-def _hard_links(posts: Sequence[EnrichedPost], own_text: np.ndarray, place: _Placement,
+def _take(held: dict[int, np.ndarray], a: int, anchor_detail: np.ndarray, detail: np.ndarray) -> bool:
+    """Whether lead `a` can take something naming `detail`, given what it holds; records it."""
+    have = held.setdefault(a, anchor_detail[a].copy())
+    if ((have != 0) & (detail != 0) & (have != detail)).any():
+        return False
+    np.copyto(have, detail, where=(have == 0))
+    return True
+
+
+def _join_anchors(f: _Posts, rows: np.ndarray, anchor_idx: np.ndarray, scores: np.ndarray,
+                  anchor_detail: np.ndarray, held: dict[int, np.ndarray], place: _Placement,
+                  cfg: ClusteringConfig) -> np.ndarray:
+    """Join each post to its best lead, the closest posts first; a post whose detail conflicts
+    with what its lead already took this run stays out (it is grouped with the rest). A post
+    close to two leads above `merge_threshold` merges them, unless their details conflict.
+    Returns who joined."""
+    joined = np.zeros(len(rows), dtype=bool)
+    if scores.shape[1] == 0:
+        return joined
+    best = np.argmax(scores, axis=1)
+    top = scores[np.arange(len(rows)), best]
+    for r in np.argsort(-top):
+        if top[r] < cfg.same_problem_threshold:
+            break
+        i, a = int(rows[r]), int(anchor_idx[best[r]])
+        if not _take(held, a, anchor_detail, f.detail[i]):
+            continue
+        place.join(i, place.n + a, float(top[r]))
+        joined[r] = True
+        if top[r] < cfg.merge_threshold:
+            continue
+        for c in np.argsort(-scores[r])[1:3]:
+            other = int(anchor_idx[c])
+            if scores[r, c] >= cfg.merge_threshold and _take(held, a, anchor_detail, held.get(other, anchor_detail[other])):
+                place.uf.union(place.n + a, place.n + other)
+    return joined
+
+
+def _hard_links(posts: Sequence[EnrichedPost], own_text: np.ndarray, detail: np.ndarray, place: _Placement,
                 cfg: ClusteringConfig) -> None:
     own = [i for i in range(len(posts)) if own_text[i]]
     for a, b in exact_duplicate_pairs([posts[i].enrichment.text_hash for i in own]):
         place.join(own[b], own[a], 1.0)
     for a, b in near_duplicate_pairs([posts[i].enrichment.normalized_text for i in own], cfg.near_duplicate_threshold):
-        place.join(own[b], own[a], cfg.near_duplicate_threshold)
+        # one template, two buildings: 3栋 and 5栋 differ by a character and are two problems
+        if not _apart(detail[own[a]][None, :], detail[own[b]][None, :])[0, 0]:
+            place.join(own[b], own[a], cfg.near_duplicate_threshold)
     index_of = {p.id: i for i, p in enumerate(posts)}
     for i, p in enumerate(posts):
         original = p.post.reposted_id

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from core.models import DETAIL_KINDS
 
 _NUM = r"[0-9一二三四五六七八九十百两]+"
+_ROAD_ENDINGS = ("路", "街", "大道")
 _ROAD = r"[^\s\W\dA-Za-z路街从到至与和在区县市镇]{1,6}(?:路|街|大道)"
 # A business or facility within a place: the gym and the beauty salon by one park that both
 # closed owing their members are two cases. Synonyms map to one name.
@@ -172,15 +173,21 @@ def find_spot(text: str, known_place: str | None = None, masked: str | None = No
         return NO_SPOT
 
 
+def _without(text: str, name: str) -> str:
+    """`text` with `name` blanked: a place's own name holds no detail (香蜜湖一号楼下 is not
+    building 一号楼)."""
+    return text.replace(name, "\u3000" * len(name)) if name else text
+
+
 def _find_spot(text: str, known_place: str | None, masked: str | None) -> Spot:
-    detail = details(text)
     if known_place:
-        return Spot(known_place, place_key(known_place), detail)
+        keep = known_place.endswith(_ROAD_ENDINGS)
+        return Spot(known_place, place_key(known_place), details(text if keep else _without(text, known_place)))
     names = named_places(masked if masked is not None and len(masked) == len(text) else text)
     if not names:
-        return Spot(None, None, detail)
+        return Spot(None, None, details(text))
     # A road is a place only when nothing finer is named: 小塘路 bounds where, 魅力之城 is where.
-    fine = [(s, n) for s, n in names if not n.endswith(("路", "街", "大道"))] or names
+    fine = [(s, n) for s, n in names if not n.endswith(_ROAD_ENDINGS)] or names
     # The title says what the post is about: a place it names counts double.
     title_end = text.find("\n")
     counts = Counter()
@@ -190,7 +197,9 @@ def _find_spot(text: str, known_place: str | None, masked: str | None) -> Spot:
     for s, n in fine:
         first.setdefault(place_key(n), (s, n))
     key = max(counts, key=lambda k: (counts[k], -first[k][0]))
-    return Spot(first[key][1], key, detail)
+    name = first[key][1]
+    # a road's name stays: it bounds a section (小塘路从漓楚路到盼盼路段)
+    return Spot(name, key, details(text if name.endswith(_ROAD_ENDINGS) else _without(text, name)))
 
 
 def conflicting(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]) -> bool:

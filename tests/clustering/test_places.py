@@ -66,6 +66,21 @@ def test_different_buildings_of_one_estate_stay_apart(store, config):
     assert store.leads.of_posts([vague]).get(vague) in three | five  # no detail: may join either
 
 
+def test_posts_naming_two_buildings_do_not_both_join_a_lead_naming_none(store, config):
+    # Each fits the vague lead on its own; together they would put 3栋 and 5栋 in one lead.
+    vague = [add(store, f"v{i}", f"伊景园滨河苑外墙墙皮一块块往下掉，砸到车了{i}", day=0, key="伊景园滨河苑",
+                 category="城乡建设") for i in range(3)]
+    run_days(store, config, 0, 0)
+    three = [add(store, f"a{i}", f"伊景园滨河苑3栋外墙墙皮一块块往下掉，砸到车了{i}", day=1, key="伊景园滨河苑",
+                 detail=(("building", "3栋"),), category="城乡建设") for i in range(2)]
+    five = [add(store, f"b{i}", f"伊景园滨河苑5栋外墙墙皮一块块往下掉，砸到车了{i}", day=1, key="伊景园滨河苑",
+                detail=(("building", "5栋"),), category="城乡建设") for i in range(2)]
+    run_days(store, config, 1, 1)
+    [lead] = leads_of(store, vague)
+    assert leads_of(store, three).isdisjoint(leads_of(store, five))
+    assert lead in leads_of(store, three) | leads_of(store, five)  # one of them is its next wave
+
+
 def test_a_later_post_naming_another_building_starts_its_own_lead(store, config):
     first = [add(store, f"a{i}", f"伊景园滨河苑3栋电梯坏了{i}天没人修", day=0, key="伊景园滨河苑",
                  detail=(("building", "3栋"),), category="城乡建设") for i in range(2)]

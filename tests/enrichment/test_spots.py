@@ -42,6 +42,12 @@ def test_a_gazetteer_place_is_the_key_when_the_text_names_one():
     assert s.place == "景田" and s.key == "景田"
 
 
+def test_a_place_s_own_name_holds_no_detail():
+    # 香蜜湖一号 + 楼下 is not building 一号楼; a road's name still bounds a section
+    assert spot("香蜜湖一号楼下夜宵摊每晚都很吵", known="香蜜湖一号").detail == ()
+    assert spot("香蜜湖一号11栋楼下夜宵摊每晚都很吵", known="香蜜湖一号").detail == (("building", "11栋"),)
+
+
 def test_place_key_drops_the_generic_suffix():
     assert place_key("魅力之城小区") == place_key("魅力之城") == "魅力之城"
     assert place_key("小区") == "小区"

@@ -1,0 +1,347 @@
+"""The Elasticsearch backend (ELASTICSEARCH_URL), through the official 8.x client.
+
+Layout, every name starting with `prefix` (default "radar"; tests use one of their own):
+- posts live in monthly indices `radar-posts-YYYY.MM` (by published month, so retention drops
+  whole indices), made from the composable index template `radar-posts`, all read through
+  the alias `radar-posts`;
+- leads live in `radar-leads-000001`, read and written through the alias `radar-leads`.
+
+Text fields use the `cjk` analyzer (bigrams: Chinese has no spaces), or IK / smartcn when the
+cluster has that plugin. Every query term, word or quoted phrase, is matched as a phrase:
+`噪音扰民` typed as one word must appear as written, which is what the embedded backend's
+substring match does too, so both backends answer the same question.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timezone
+
+import numpy as np
+from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch.helpers import streaming_bulk
+
+from core.models import EnrichedPost, Lead
+from core.search.errors import IndexingError, SearchError
+from core.search.models import (LeadHit, PostHit, PostQuery, SearchPage, TrendBucket, check_point, check_text,
+                                encode_cursor, snippet)
+from core.search.points import lead_points
+from core.search.query import Terms
+from core.store import Store
+
+NONE = "\u0000none"  # the terms-aggregation bucket of posts with no district or category
+
+
+def ms(at: datetime) -> int:
+    return int(at.astimezone(timezone.utc).timestamp() * 1000)
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).isoformat()
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def _vector(value: np.ndarray | None, dims: int, what: str) -> list[float] | None:
+    if value is None:
+        return None
+    vec = np.asarray(value, dtype=np.float32).ravel()
+    if vec.size != dims:
+        raise SearchError(f"{what}: embedding has {vec.size} dimensions, the index holds {dims}")
+    return vec.tolist()
+
+
+def phrase_clauses(terms: Terms, fields: list[str]) -> list[dict]:
+    return [{"multi_match": {"query": term, "type": "phrase", "fields": fields}} for term in terms.all]
+
+
+class ElasticSearch:
+    """`SearchIndex` over an Elasticsearch 8.x cluster (see the module docstring)."""
+
+    name = "elasticsearch"
+
+    def __init__(self, client: str | Elasticsearch, *, store: Store | None = None, prefix: str = "radar",
+                 dims: int = 384, chunk_size: int = 500, item_retries: int = 3, backoff: float = 1.0):
+        self.es = client if isinstance(client, Elasticsearch) else Elasticsearch(
+            client, request_timeout=30, retry_on_timeout=True, max_retries=3)
+        self.store = store  # where lead points come from when the caller gives none
+        self.prefix = prefix
+        self.dims = dims
+        self.chunk_size = chunk_size
+        self.item_retries = item_retries
+        self.backoff = backoff
+        self.posts_alias = f"{prefix}-posts"
+        self.leads_alias = f"{prefix}-leads"
+        self.leads_index = f"{prefix}-leads-000001"
+        self.index_analyzer, self.search_analyzer = self._analyzers()
+        self._ensure()
+
+    # -- layout ----------------------------------------------------------------------------
+    def _analyzers(self) -> tuple[str, str]:
+        """IK (finer Chinese words) or smartcn when installed, else the built-in cjk."""
+        try:
+            plugins = {p.get("component") for p in self.es.cat.plugins(format="json")}
+        except Exception:  # noqa: BLE001 - a cluster that will not say has no plugins we rely on
+            plugins = set()
+        if "analysis-ik" in plugins:
+            return "ik_max_word", "ik_smart"
+        if "analysis-smartcn" in plugins:
+            return "smartcn", "smartcn"
+        return "cjk", "cjk"
+
+    def _text(self, keyword: bool = False) -> dict:
+        field = {"type": "text", "analyzer": self.index_analyzer, "search_analyzer": self.search_analyzer}
+        if keyword:
+            field["fields"] = {"keyword": {"type": "keyword", "ignore_above": 256}}
+        return field
+
+    def _dense(self) -> dict:
+        return {"type": "dense_vector", "dims": self.dims, "index": True, "similarity": "cosine"}
+
+    def _ensure(self) -> None:
+        """Template, alias and leads index, each created only when missing or updated in place."""
+        self.es.indices.put_index_template(
+            name=self.posts_alias, index_patterns=[f"{self.posts_alias}-*"], priority=100,
+            template={"settings": {"number_of_shards": 1},
+                      "aliases": {self.posts_alias: {}},
+                      "mappings": {"dynamic": "strict", "properties": {
+                          "post_id": {"type": "keyword"}, "title": self._text(keyword=True),
+                          "text": self._text(), "platform": {"type": "keyword"},
+                          "district": {"type": "keyword"}, "category": {"type": "keyword"},
+                          "author_hash": {"type": "keyword"}, "relevant": {"type": "boolean"},
+                          "published_at": {"type": "date"}, "point": {"type": "geo_point"},
+                          "embedding": self._dense()}}})
+        if not self.es.indices.exists(index=self.leads_index):
+            self.es.indices.create(index=self.leads_index, aliases={self.leads_alias: {}}, mappings={
+                "dynamic": "strict", "properties": {
+                    "lead_id": {"type": "keyword"}, "title": self._text(keyword=True), "keywords": self._text(),
+                    "status": {"type": "keyword"}, "district": {"type": "keyword"},
+                    "category": {"type": "keyword"}, "priority": {"type": "float"},
+                    "last_seen": {"type": "date"}, "point": {"type": "geo_point"}, "centroid": self._dense()}})
+
+    def _post_indices(self) -> list[str]:
+        try:
+            return sorted(self.es.indices.get(index=f"{self.posts_alias}-*").keys())
+        except NotFoundError:
+            return []
+
+    def post_index(self, published_at: datetime) -> str:
+        return f"{self.posts_alias}-{published_at.astimezone(timezone.utc):%Y.%m}"
+
+    def reset(self) -> None:
+        # By name, not by wildcard: clusters refuse wildcard deletes (destructive_requires_name).
+        for name in self._post_indices() + [self.leads_index]:
+            try:
+                self.es.indices.delete(index=name)
+            except NotFoundError:
+                pass
+        self._ensure()
+
+    def refresh(self) -> None:
+        for name in self._post_indices() + [self.leads_index]:
+            self.es.indices.refresh(index=name)
+
+    def close(self) -> None:
+        self.es.close()
+
+    # -- writing ---------------------------------------------------------------------------
+    def _bulk(self, actions: list[dict]) -> int:
+        """Index `actions`; an item refused for any reason is sent again (with backoff) up to
+        `item_retries` times. 429s are also retried inside streaming_bulk. Whatever still fails
+        raises IndexingError naming the ids: a document is never silently dropped."""
+        pending = {a["_id"]: a for a in actions}
+        reasons: dict[str, object] = {}
+        for attempt in range(self.item_retries + 1):
+            if attempt:
+                time.sleep(min(self.backoff * 2 ** (attempt - 1), 30))
+            failed: dict[str, dict] = {}
+            for ok, item in streaming_bulk(self.es, list(pending.values()), chunk_size=self.chunk_size,
+                                           max_retries=3, initial_backoff=self.backoff, max_backoff=30,
+                                           raise_on_error=False, yield_ok=False):
+                info = next(iter(item.values()))
+                if not ok:
+                    failed[info["_id"]] = pending[info["_id"]]
+                    reasons[info["_id"]] = info.get("error") or info.get("status")
+            if not failed:
+                return len(actions)
+            pending = failed
+        ids = sorted(pending)
+        first = reasons.get(ids[0])
+        raise IndexingError(f"{len(ids)} document(s) failed to index after {self.item_retries} retries "
+                            f"(first error: {first})", ids)
+
+    def index_posts(self, items: Sequence[EnrichedPost],
+                    embeddings: Mapping[str, np.ndarray] | None = None) -> int:
+        embeddings = embeddings or {}
+        latest = {ep.id: ep for ep in items}
+        actions = []
+        for ep in latest.values():
+            p, e = ep.post, ep.enrichment
+            doc = {"post_id": p.id, "title": p.title, "text": p.text, "platform": p.platform,
+                   "district": e.district, "category": e.category, "author_hash": p.author_hash,
+                   "relevant": e.relevant, "published_at": iso(p.published_at)}
+            if e.lat is not None and e.lon is not None:
+                doc["point"] = {"lat": e.lat, "lon": e.lon}
+            vector = _vector(embeddings.get(p.id), self.dims, p.id)
+            if vector is not None:
+                doc["embedding"] = vector
+            # The post id is the document id and published_at (which a platform never changes)
+            # picks the monthly index: indexing a post again overwrites its one document.
+            actions.append({"_index": self.post_index(p.published_at), "_id": p.id, "_source": doc})
+        return self._bulk(actions)
+
+    def index_leads(self, leads: Sequence[Lead], centroids: Mapping[str, np.ndarray] | None = None,
+                    points: Mapping[str, tuple[float, float]] | None = None) -> int:
+        centroids = centroids or {}
+        latest = {lead.id: lead for lead in leads}
+        if points is None:
+            points = lead_points(self.store, list(latest)) if self.store is not None else {}
+        actions = []
+        for lead in latest.values():
+            doc = {"lead_id": lead.id, "title": lead.title, "keywords": " ".join(lead.keywords),
+                   "status": str(lead.status), "district": lead.district, "category": lead.category,
+                   "priority": lead.priority, "last_seen": iso(lead.last_seen)}
+            if lead.id in points:
+                doc["point"] = {"lat": points[lead.id][0], "lon": points[lead.id][1]}
+            vector = _vector(centroids.get(lead.id), self.dims, lead.id)
+            if vector is not None:
+                doc["centroid"] = vector
+            actions.append({"_index": self.leads_alias, "_id": lead.id, "_source": doc})
+        return self._bulk(actions)
+
+    def _delete_by_query(self, query: dict, index: str | None = None) -> int:
+        try:
+            resp = self.es.delete_by_query(index=index or self.posts_alias, query=query,
+                                           conflicts="proceed", refresh=True)
+        except NotFoundError:
+            return 0
+        return int(resp.get("deleted", 0))
+
+    def delete_posts(self, ids: Sequence[str]) -> int:
+        ids = list(dict.fromkeys(ids))
+        return sum(self._delete_by_query({"ids": {"values": ids[i:i + 1000]}}) for i in range(0, len(ids), 1000))
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Whole monthly indices before the cutoff's month are deleted (cheap, no merges); the
+        cutoff's own month and later lose only their posts published before the cutoff."""
+        cutoff_month = f"{cutoff.astimezone(timezone.utc):%Y.%m}"
+        deleted = 0
+        for name in self._post_indices():
+            month = name.removeprefix(f"{self.posts_alias}-")
+            if month < cutoff_month:  # YYYY.MM compares as text in time order
+                deleted += int(self.es.count(index=name)["count"])
+                self.es.indices.delete(index=name)
+        return deleted + self._delete_by_query({"range": {"published_at": {"lt": iso(cutoff)}}})
+
+    # -- reading ---------------------------------------------------------------------------
+    def count_posts(self) -> int:
+        if not self._post_indices():
+            return 0
+        return int(self.es.count(index=self.posts_alias)["count"])
+
+    def search_posts(self, q: PostQuery) -> SearchPage:
+        if q.matches_nothing or not self._post_indices():
+            return SearchPage((), 0, None)
+        filters: list[dict] = [{"term": {name: getattr(q, name)}} for name in ("district", "category", "platform")
+                               if getattr(q, name) is not None]
+        if q.since is not None or q.until is not None:
+            span = {}
+            if q.since is not None:
+                span["gte"] = iso(q.since)
+            if q.until is not None:
+                span["lt"] = iso(q.until)
+            filters.append({"range": {"published_at": span}})
+        if q.relevant_only:
+            filters.append({"term": {"relevant": True}})
+        query = {"bool": {"must": phrase_clauses(q.terms, ["title", "text"]), "filter": filters}}
+        extra = {}
+        if q.cursor is not None:
+            extra["search_after"] = [ms(q.cursor[0]), q.cursor[1]]
+        resp = self.es.search(
+            index=self.posts_alias, query=query, size=q.size + 1, track_total_hits=True,
+            sort=[{"published_at": "desc"}, {"post_id": "asc"}], source_excludes=["embedding"],
+            highlight={"encoder": "html", "pre_tags": ["<em>"], "post_tags": ["</em>"],
+                       "fields": {"title": {"number_of_fragments": 0},
+                                  "text": {"fragment_size": 80, "number_of_fragments": 3}}},
+            **extra)
+        raw = resp["hits"]["hits"]
+        hits = []
+        for h in raw[:q.size]:
+            s, marks = h["_source"], h.get("highlight", {})
+            hits.append(PostHit(post_id=s["post_id"], title=s.get("title"), snippet=snippet(s["text"]),
+                                highlights=tuple(marks.get("title", [])) + tuple(marks.get("text", [])),
+                                published_at=parse_time(s["published_at"]), platform=s["platform"],
+                                district=s.get("district"), category=s.get("category")))
+        next_after = encode_cursor(hits[-1].published_at, hits[-1].post_id) if len(raw) > q.size else None
+        return SearchPage(tuple(hits), int(resp["hits"]["total"]["value"]), next_after)
+
+    def trends(self, since: datetime, until: datetime) -> list[TrendBucket]:
+        if not self._post_indices():
+            return []
+        resp = self.es.search(
+            index=self.posts_alias, size=0,
+            query={"bool": {"filter": [{"term": {"relevant": True}},
+                                       {"range": {"published_at": {"gte": iso(since), "lt": iso(until)}}}]}},
+            aggs={"day": {"date_histogram": {"field": "published_at", "calendar_interval": "day",
+                                             "time_zone": "UTC", "min_doc_count": 1},
+                          "aggs": {"district": {"terms": {"field": "district", "missing": NONE, "size": 1000},
+                                                "aggs": {"category": {"terms": {"field": "category",
+                                                                                "missing": NONE,
+                                                                                "size": 1000}}}}}}})
+        out = []
+        for day in resp["aggregations"]["day"]["buckets"]:
+            when = datetime.fromtimestamp(day["key"] / 1000, tz=timezone.utc).date()
+            for district in day["district"]["buckets"]:
+                for category in district["category"]["buckets"]:
+                    out.append(TrendBucket(when, None if district["key"] == NONE else district["key"],
+                                           None if category["key"] == NONE else category["key"],
+                                           int(category["doc_count"])))
+        return sorted(out, key=lambda b: (b.day, b.district or "", b.category or ""))
+
+    def _lead_hits(self, raw: Iterable[dict], **extra) -> list[LeadHit]:
+        out = []
+        for h in raw:
+            s = h["_source"]
+            point = s.get("point") or {}
+            out.append(LeadHit(lead_id=s["lead_id"], title=s["title"], status=s["status"],
+                               district=s.get("district"), category=s.get("category"),
+                               priority=float(s["priority"]), lat=point.get("lat"), lon=point.get("lon"),
+                               **{k: f(h) for k, f in extra.items()}))
+        return out
+
+    def search_leads(self, text: str, size: int = 20) -> list[LeadHit]:
+        terms = check_text(text, size)
+        if not terms:
+            return []
+        resp = self.es.search(index=self.leads_alias, size=size, source_excludes=["centroid"],
+                              query={"bool": {"must": phrase_clauses(terms, ["title", "keywords"])}},
+                              sort=[{"priority": "desc"}, {"lead_id": "asc"}])
+        return self._lead_hits(resp["hits"]["hits"])
+
+    def leads_near(self, lat: float, lon: float, meters: float, size: int = 20) -> list[LeadHit]:
+        check_point(lat, lon, meters, size)
+        resp = self.es.search(
+            index=self.leads_alias, size=size, source_excludes=["centroid"],
+            query={"bool": {"filter": [{"geo_distance": {"distance": f"{meters}m",
+                                                         "point": {"lat": lat, "lon": lon}}}]}},
+            sort=[{"_geo_distance": {"point": {"lat": lat, "lon": lon}, "order": "asc", "unit": "m",
+                                     "distance_type": "arc"}}, {"lead_id": "asc"}])
+        return self._lead_hits(resp["hits"]["hits"], distance_m=lambda h: float(h["sort"][0]))
+
+    def candidate_leads(self, vector: np.ndarray, *, district: str | None = None,
+                        category: str | None = None, since: datetime | None = None,
+                        k: int = 10) -> list[LeadHit]:
+        filters: list[dict] = []
+        if district is not None:
+            filters.append({"term": {"district": district}})
+        if category is not None:
+            filters.append({"term": {"category": category}})
+        if since is not None:
+            filters.append({"range": {"last_seen": {"gte": iso(since)}}})
+        resp = self.es.search(index=self.leads_alias, size=k, source_excludes=["centroid"],
+                              knn={"field": "centroid", "query_vector": _vector(vector, self.dims, "query"),
+                                   "k": k, "num_candidates": max(50, 5 * k), "filter": filters})
+        # Elasticsearch scores cosine as (1 + cos) / 2; callers compare plain cosine.
+        return self._lead_hits(resp["hits"]["hits"], score=lambda h: 2 * float(h["_score"]) - 1)

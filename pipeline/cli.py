@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "pipeline.commands.users",
     "pipeline.commands.labels",
     "pipeline.commands.orders",
+    "pipeline.commands.index",
 ]
 
 app = typer.Typer(help="Civic Radar: city problems found on the open internet, as leads.",

@@ -4,7 +4,7 @@ A lead keeps its id through re-clustering; every change is checked against the v
 read at (optimistic concurrency) and recorded as an event."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, case, func, select, update
@@ -206,6 +206,18 @@ class LeadRepository(Repository):
                                   t.leads.c.status.in_([s.value for s in statuses]))
         with self.db.connect() as conn:
             return [lead_from_row(r) for r in conn.execute(q.order_by(t.leads.c.id))]
+
+    def iter_all(self, batch: int = 1000) -> Iterator[list[Lead]]:
+        """Every lead, `batch` at a time in id order (keyset paging)."""
+        last_id = ""
+        while True:
+            q = select(t.leads).where(t.leads.c.id > last_id).order_by(t.leads.c.id).limit(batch)
+            with self.db.connect() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            last_id = rows[-1].id
+            yield [lead_from_row(r) for r in rows]
 
     def member_ids(self, lead_ids: Sequence[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {lid: [] for lid in lead_ids}

@@ -91,6 +91,20 @@ class PostRepository(Repository):
                     out[row.id] = EnrichedPost(post_from_row(row), enrichment_from_row(row))
         return [out[i] for i in ids if i in out]
 
+    def iter_enriched(self, batch: int = 1000) -> Iterator[list[EnrichedPost]]:
+        """Every enriched post, `batch` at a time in id order (keyset paging: a rebuild of the
+        search index reads millions without holding them)."""
+        last_id = ""
+        while True:
+            q = (select(t.posts, t.enrichments).join(t.enrichments, t.enrichments.c.post_id == t.posts.c.id)
+                 .where(t.posts.c.id > last_id).order_by(t.posts.c.id).limit(batch))
+            with self.db.connect() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            last_id = rows[-1].id
+            yield [EnrichedPost(post_from_row(r), enrichment_from_row(r)) for r in rows]
+
     def unassigned_relevant(self, window: Window, relevant_only: bool = True) -> list[EnrichedPost]:
         """Relevant (or, for offline analysis, all enriched) posts in the window that belong to
         no lead yet, oldest first."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +36,24 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group of `proc`, wait, SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        try:  # the leader is gone; make sure no child of it is left in the group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return
+
+
 def _noida_binary() -> str | None:
     beside = Path(sys.executable).with_name("noida-db")
     return shutil.which("noida-db") or (str(beside) if beside.exists() else None)
@@ -60,7 +79,7 @@ def elasticsearch_url(tmp_path_factory):
     log = open(data / "server.log", "wb")
     proc = subprocess.Popen([binary, "start", "--data-dir", str(data), "--only", "elasticsearch",
                              "--elasticsearch-port", str(port), "--host", "127.0.0.1"],
-                            stdout=log, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -70,12 +89,9 @@ def elasticsearch_url(tmp_path_factory):
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        # The console script runs the server binary as a child: stop the whole process group
+        # (its own session), or the server outlives the session as an orphan.
+        _stop_group(proc)
         log.close()
 
 

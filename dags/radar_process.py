@@ -3,7 +3,8 @@
 
 Data-aware: runs whenever `radar_crawl` updates the asset `radar://posts`.
 **enrich** (relevance, category, place, routing) → **cluster** (dedup, fold posts into leads
-with stable ids, score their priority) → **sla** (record open leads past their dispatch
+with stable ids, score their priority) → **index** (keep the search index current: Elasticsearch
+when ELASTICSEARCH_URL is set, else the embedded FTS5 index) → **sla** (record open leads past their dispatch
 deadline at the window end, once per lead; `radar_daily` reports them). Delivery to the
 work-order system runs on its own short schedule in `radar_delivery`.
 
@@ -24,7 +25,7 @@ POSTS = Asset("radar://posts")
 #: The processing chain, in order; each name is a stage of `pipeline.tasks.run_named_stage`.
 #: Scoring is part of "cluster"; "sla" runs after it so a breach is judged on the leads as
 #: this pass left them. Delivery has its own DAG (radar_delivery, every 5 minutes).
-PROCESS_STAGES = ["enrich", "cluster", "sla"]
+PROCESS_STAGES = ["enrich", "cluster", "index", "sla"]
 
 DEFAULT_ARGS = {
     "owner": "civic-radar",

@@ -124,10 +124,11 @@ def create_app(store: Store, config: Config, *, secret: str | None = None) -> Fa
     def healthz() -> Health:
         return Health(status="ok", database=store.backend, leads=store.reports.lead_count())
 
-    from leads_api.routes import account, leads, orders
+    from leads_api.routes import account, leads, orders, search
     app.include_router(leads.router)
     app.include_router(orders.router)
     app.include_router(account.router)
+    app.include_router(search.router)
     from leads_api import web
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -27,3 +27,13 @@ def current(request: Request) -> Principal:
     if p is None:
         raise Unauthenticated()
     return p
+
+
+def search_of(request: Request):
+    """The search index (Elasticsearch when ELASTICSEARCH_URL is set, else the embedded index),
+    opened on first use and kept for the app's life."""
+    from core.search import open_search
+    from core.settings import Settings
+    if getattr(request.app.state, "search", None) is None:
+        request.app.state.search = open_search(Settings(), request.app.state.store)
+    return request.app.state.search

@@ -408,3 +408,32 @@ class StatusAck(BaseModel):
     order_id: str
     applied: bool
     status: str
+
+
+class PostHitPublic(BaseModel):
+    """A post found by search; `highlights` are HTML-escaped fragments with each match in <em>."""
+
+    post_id: str
+    title: str | None
+    snippet: str
+    highlights: list[str]
+    published_at: datetime
+    platform: str
+    district: str | None
+    category: str | None
+
+
+class PostSearchPage(BaseModel):
+    total: int
+    items: list[PostHitPublic]
+    next_after: str | None = Field(description="pass as `after` for the next page; null on the last page")
+
+
+class LeadHitPublic(BaseModel):
+    lead_id: str
+    title: str
+    status: str
+    district: str | None
+    category: str | None
+    priority: float
+    distance_m: float | None = None

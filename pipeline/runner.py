@@ -46,6 +46,21 @@ def cluster_stage(store: Store, config: Config, window: Window) -> dict[str, int
     return cluster(store, config, window)
 
 
+def index_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
+    """Keep the search index (Elasticsearch, or the embedded FTS5 index) current: upsert the
+    posts published in the window with their enrichment, and the leads changed since its start.
+    Idempotent like every stage; `radar index rebuild` rebuilds the whole index from the store."""
+    from core.search import open_search
+    search = open_search(Settings(), store)
+    try:
+        posts = sum(search.index_posts(batch) for batch in store.posts.iter_enriched(window=window))
+        leads = sum(search.index_leads(batch) for batch in store.leads.iter_all(updated_since=window.start))
+        search.refresh()
+    finally:
+        search.close()
+    return {"posts_indexed": posts, "leads_indexed": leads}
+
+
 def sla_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
     from pipeline.sla_stage import record_sla_breaches
     return record_sla_breaches(store, config, window)
@@ -87,4 +102,4 @@ def run_pass(store: Store, config: Config, window: Window, stages: list[tuple[st
 
 def default_stages(settings: Settings, platforms: list[str] | None = None) -> list[tuple[str, Stage]]:
     return [("crawl", crawl_stage(settings, platforms)), ("enrich", enrich_stage), ("cluster", cluster_stage),
-            ("sla", sla_stage)]
+            ("index", index_stage), ("sla", sla_stage)]

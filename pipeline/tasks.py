@@ -14,7 +14,7 @@ from core.config import load_config
 from core.models import Window
 from core.settings import Settings
 from core.store import Store
-from pipeline.runner import cluster_stage, crawl_stage, enrich_stage, run_stage, sla_stage
+from pipeline.runner import cluster_stage, crawl_stage, enrich_stage, index_stage, run_stage, sla_stage
 
 LOOKBACK_DAYS = 30
 
@@ -28,7 +28,8 @@ def interval_window(start: datetime | None, end: datetime | None, lookback_days:
 def run_named_stage(name: str, start: datetime | None, end: datetime | None) -> dict[str, int]:
     settings = Settings()
     config = load_config(settings.config_dir)
-    stages = {"crawl": crawl_stage(settings), "enrich": enrich_stage, "cluster": cluster_stage, "sla": sla_stage}
+    stages = {"crawl": crawl_stage(settings), "enrich": enrich_stage, "cluster": cluster_stage,
+              "index": index_stage, "sla": sla_stage}
     if name not in stages:
         raise ValueError(f"unknown stage {name!r}; known: {sorted(stages)}")
     store = Store.open(settings.db_url)

@@ -1,6 +1,6 @@
 """The one interface every search backend implements (embedded SQLite FTS5, Elasticsearch).
 
-The contract, checked by tests/core/test_search_contract.py against both:
+The contract, checked by tests/search/test_search_contract.py against both:
 - `index_posts`/`index_leads` upsert by id: indexing a post twice leaves one document.
 - Nothing written is guaranteed visible to reads before `refresh()`.
 - `search_posts` matches every word and every quoted phrase (AND), with filters, ordered by

@@ -248,6 +248,8 @@ class ElasticSearch:
             return SearchPage((), 0, None)
         filters: list[dict] = [{"term": {name: getattr(q, name)}} for name in ("district", "category", "platform")
                                if getattr(q, name) is not None]
+        if q.districts:
+            filters.append({"terms": {"district": list(q.districts)}})
         if q.since is not None or q.until is not None:
             span = {}
             if q.since is not None:

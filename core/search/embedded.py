@@ -209,6 +209,10 @@ class EmbeddedSearch:
             if getattr(q, name) is not None:
                 conds.append(f"s.{name} = :{name}")
                 params[name] = getattr(q, name)
+        if q.districts:
+            names = [f"d{i}" for i in range(len(q.districts))]
+            conds.append(f"s.district IN ({', '.join(':' + n for n in names)})")
+            params.update(zip(names, q.districts))
         if q.since is not None:
             conds.append("s.published_us >= :since")
             params["since"] = micros(q.since)

@@ -51,6 +51,9 @@ class PostQuery:
 
     text: str = ""
     district: str | None = None
+    # The caller's scope: posts in any of these districts (an analyst sees their districts
+    # only); empty means every district. Not a filter the caller chose, so it alone is no query.
+    districts: tuple[str, ...] = ()
     category: str | None = None
     platform: str | None = None
     since: datetime | None = None
@@ -70,6 +73,8 @@ class PostQuery:
                               "(district, category, platform, since, until, relevant_only)")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or not 1 <= self.size <= MAX_SIZE:
             raise SearchError(f"size must be between 1 and {MAX_SIZE}, got {self.size!r}")
+        if not isinstance(self.districts, tuple) or not all(isinstance(d, str) and d for d in self.districts):
+            raise SearchError(f"districts must be a tuple of district names, got {self.districts!r}")
         _aware(self.since, "since")
         _aware(self.until, "until")
         if self.since and self.until and self.until <= self.since:

@@ -207,11 +207,14 @@ class LeadRepository(Repository):
         with self.db.connect() as conn:
             return [lead_from_row(r) for r in conn.execute(q.order_by(t.leads.c.id))]
 
-    def iter_all(self, batch: int = 1000) -> Iterator[list[Lead]]:
-        """Every lead, `batch` at a time in id order (keyset paging)."""
+    def iter_all(self, batch: int = 1000, updated_since: datetime | None = None) -> Iterator[list[Lead]]:
+        """Every lead (changed at or after `updated_since` when given), `batch` at a time in id
+        order (keyset paging)."""
         last_id = ""
         while True:
             q = select(t.leads).where(t.leads.c.id > last_id).order_by(t.leads.c.id).limit(batch)
+            if updated_since is not None:
+                q = q.where(t.leads.c.updated_at >= updated_since)
             with self.db.connect() as conn:
                 rows = conn.execute(q).all()
             if not rows:

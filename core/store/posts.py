@@ -91,13 +91,15 @@ class PostRepository(Repository):
                     out[row.id] = EnrichedPost(post_from_row(row), enrichment_from_row(row))
         return [out[i] for i in ids if i in out]
 
-    def iter_enriched(self, batch: int = 1000) -> Iterator[list[EnrichedPost]]:
-        """Every enriched post, `batch` at a time in id order (keyset paging: a rebuild of the
-        search index reads millions without holding them)."""
+    def iter_enriched(self, batch: int = 1000, window: Window | None = None) -> Iterator[list[EnrichedPost]]:
+        """Every enriched post (published in `window` when given), `batch` at a time in id order
+        (keyset paging: a rebuild of the search index reads millions without holding them)."""
         last_id = ""
         while True:
             q = (select(t.posts, t.enrichments).join(t.enrichments, t.enrichments.c.post_id == t.posts.c.id)
                  .where(t.posts.c.id > last_id).order_by(t.posts.c.id).limit(batch))
+            if window is not None:
+                q = q.where(t.posts.c.published_at >= window.start, t.posts.c.published_at < window.end)
             with self.db.connect() as conn:
                 rows = conn.execute(q).all()
             if not rows:

@@ -119,7 +119,7 @@ print(json.dumps(out, default=str))
     assert publish.outlets == [Asset("radar://posts")] and publish.trigger_rule == "all_done"
     assert crawl.get_task("coverage").trigger_rule == "all_done"
     process = bag.get_dag("radar_process")
-    assert [t.task_id for t in process.topological_sort()] == ["enrich", "cluster", "sla"]
+    assert [t.task_id for t in process.topological_sort()] == ["enrich", "cluster", "index", "sla"]
     assert Asset("radar://posts").uri in str(process.timetable.asset_condition)
 
 

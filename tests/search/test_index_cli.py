@@ -46,3 +46,30 @@ def test_rebuild_indexes_every_enriched_post_and_status_counts(tmp_path, monkeyp
     assert json.loads(runner.invoke(app, ["index", "rebuild"]).stdout.splitlines()[-1])["posts"] == 5
     assert index.count_posts() == 5
     store.close()
+
+
+def test_the_index_stage_keeps_search_current_after_enrich_and_cluster(tmp_path, monkeypatch, config):
+    from datetime import timedelta
+
+    from core.models import Window
+    from pipeline.runner import cluster_stage, enrich_stage, index_stage, run_pass
+    from tests.conftest import T0
+    monkeypatch.setenv("RADAR_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ELASTICSEARCH_URL", raising=False)
+    store = Store.open(f"sqlite:///{tmp_path}/radar.db")
+    texts = ["南山区桃源街道龙珠花园门口路灯坏了一个星期，晚上很黑", "龙珠花园门口的路灯一直不亮，晚上走路很危险",
+             "南山区龙珠花园门口路灯坏了好几天没人修"]
+    store.posts.upsert([make_post(f"l{i}", t, at=T0 + timedelta(hours=i)) for i, t in enumerate(texts)])
+    window = Window(T0 - timedelta(days=1), T0 + timedelta(days=1))
+    result = run_pass(store, config, window, [("enrich", enrich_stage), ("cluster", cluster_stage),
+                                              ("index", index_stage)])
+    assert result.counts("index")["posts_indexed"] == 3
+    index = EmbeddedSearch(store)
+    assert index.search_posts(PostQuery("路灯 龙珠花园")).total == 3
+    leads = store.leads.list()[1]
+    assert leads and result.counts("index")["leads_indexed"] == len(leads)
+    assert {h.lead_id for h in index.search_leads("路灯")} == {lead.id for lead in leads}
+    # a rerun over the same window changes nothing: upserts by id
+    run_pass(store, config, window, [("index", index_stage)])
+    assert index.count_posts() == 3
+    store.close()

@@ -87,6 +87,13 @@ def test_filters_narrow(search_backend):
     assert "weibo:4" not in ids(s(PostQuery("噪音", relevant_only=True)))
     # filters alone, without text, are a valid query
     assert sorted(ids(s(PostQuery(district=NANSHAN, category=ENV, relevant_only=True)))) == ["douyin:5", "weibo:1"]
+    # an analyst's scope: any of their districts; a post with no district is in no scope
+    assert sorted(ids(s(PostQuery("噪音", districts=(FUTIAN,))))) == ["weibo:2"]
+    assert len(ids(s(PostQuery("噪音", districts=(FUTIAN, NANSHAN))))) == 5
+    with pytest.raises(SearchError, match="districts"):
+        PostQuery("噪音", districts=[FUTIAN])
+    with pytest.raises(SearchError, match="empty query"):
+        PostQuery(districts=(FUTIAN,))  # the scope is not a query of its own
 
 
 def test_paging_returns_each_hit_once_in_order(search_backend):

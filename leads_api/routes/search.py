@@ -1,0 +1,73 @@
+"""Search for the desk: posts by Chinese words or phrases with filters and highlights, leads by
+title words or near a point. Within the caller's districts, like the queue."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import AwareDatetime
+
+from core.search import PostQuery, SearchError, SearchUnavailable
+from leads_api.auth import Principal
+from leads_api.deps import current, search_of
+from leads_api.schemas import ErrorBody, LeadHitPublic, PostHitPublic, PostSearchPage
+
+ERRORS = {401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+
+router = APIRouter(tags=["search"])
+
+
+def _scope(p: Principal) -> tuple[str, ...]:
+    from core.triage import Role
+    return () if p.actor.role in (Role.ADMIN, Role.INTEGRATION) else tuple(p.actor.districts)
+
+
+@router.get("/search/posts", response_model=PostSearchPage, responses=ERRORS)
+def search_posts(
+    p: Annotated[Principal, Depends(current)],
+    q: Annotated[str, Query(max_length=200, description="words (all must match) and \"quoted phrases\"")] = "",
+    district: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    platform: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    relevant_only: bool = False,
+    size: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(min_length=1, max_length=500, description="next_after of the previous page")] = None,
+    search=Depends(search_of),
+) -> PostSearchPage:
+    """Posts newest first; page on with `after`."""
+    scope = _scope(p)
+    if scope and district and district not in scope:
+        return PostSearchPage(total=0, items=[], next_after=None)
+    try:
+        query = PostQuery(q, district=district, category=category, platform=platform, since=since, until=until,
+                          relevant_only=relevant_only, size=size, after=after, districts=scope)
+        page = search.search_posts(query)
+    except SearchError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except SearchUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
+    return PostSearchPage(total=page.total, next_after=page.next_after,
+                          items=[PostHitPublic(**{**asdict(h), "highlights": list(h.highlights)}) for h in page.hits])
+
+
+@router.get("/search/leads", response_model=list[LeadHitPublic], responses=ERRORS)
+def search_leads(
+    p: Annotated[Principal, Depends(current)],
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+    size: Annotated[int, Query(ge=1, le=100)] = 20,
+    search=Depends(search_of),
+) -> list[LeadHitPublic]:
+    """Leads whose title or keywords hold every word, highest priority first."""
+    scope = _scope(p)
+    try:
+        # the caller's scope is applied after the index answers: read a little deeper
+        hits = search.search_leads(q, size=min(100, size * (4 if scope else 1)))
+    except SearchError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except SearchUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
+    hits = [h for h in hits if not scope or h.district in scope][:size]
+    return [LeadHitPublic(**{k: getattr(h, k) for k in LeadHitPublic.model_fields}) for h in hits]

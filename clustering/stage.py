@@ -25,6 +25,7 @@ from clustering.keywords import ctfidf_keywords
 from clustering.leads import build_lead, lead_id_for, main_detail, main_point, main_terms, majority, tally_of
 from core import sla, triage
 from core.config import Config
+from core.search import SearchIndex
 from core.models import (EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, LeadTally, StageState, Window,
                          utcnow)
 from core.store import Store
@@ -35,10 +36,12 @@ BACKFILL_CANDIDATES = 10  # earliest members that stand for a lead with no repre
 
 
 def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool = True,
-            embedder: Embedder | None = None) -> dict[str, int]:
+            embedder: Embedder | None = None, search: SearchIndex | None = None) -> dict[str, int]:
     """Place the window's unassigned posts; `relevant_only=False` clusters every enriched post
     (offline analysis of a file whose rows are all complaints). `embedder` defaults to the
-    configured model (RADAR_EMBEDDING_MODEL) unless `embedding_weight` is 0."""
+    configured model (RADAR_EMBEDDING_MODEL) unless `embedding_weight` is 0. With
+    `clustering.candidates: knn`, `search` (its leads indexed with their centroids) finds the
+    leads a post may join; without it, or without embeddings, the time-window scan does."""
     cfg = config.radar.clustering
     weights = config.radar.priority
     new_posts = store.posts.unassigned_relevant(window, relevant_only)
@@ -65,8 +68,14 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
         embedder = configured_embedder()
     embeddings = embed_posts(store, embedder, new_posts) if embedder is not None else None
 
-    anchored = store.leads.anchors(window.start - timedelta(days=cfg.time_window_days),
-                                   window.start - timedelta(days=cfg.reopen_days))
+    open_since = window.start - timedelta(days=cfg.time_window_days)
+    closed_since = window.start - timedelta(days=cfg.reopen_days)
+    if cfg.candidates == "knn" and search is not None and embeddings is not None:
+        anchored = store.leads.anchors(open_since, closed_since,
+                                       ids=knn_candidates(search, new_posts, embeddings, min(open_since, closed_since),
+                                                          cfg.knn_k))
+    else:
+        anchored = store.leads.anchors(open_since, closed_since)
     # The time window bounds the scan; a lead still open at a place a new post names is found
     # by the place, however long its problem has run.
     anchored += store.leads.anchors_at(_place_keys(new_posts), exclude=[lead.id for lead, _ in anchored])
@@ -372,6 +381,19 @@ def _keywords(store: Store, plans: Sequence[_Plan], groups, leads: dict[str, Lea
 @lru_cache(maxsize=2)
 def _load_embedder(setting: str | None) -> Embedder:
     return default_embedder(setting)
+
+
+def knn_candidates(search: SearchIndex, posts: Sequence[EnrichedPost], embeddings: np.ndarray,
+                   since: datetime, k: int) -> list[str]:
+    """The leads nearest (embedding centroid) to each post with words of its own, in its
+    district (any district when it names none), seen since `since`: one batched lookup instead
+    of loading every lead of the time window."""
+    own = [i for i, ep in enumerate(posts) if ep.post.reposted_id is None]
+    if not own:
+        return []
+    hits = search.candidate_leads_many(embeddings[own], [posts[i].enrichment.district for i in own],
+                                       since=since, k=k)
+    return sorted({h.lead_id for found in hits for h in found})
 
 
 def configured_embedder() -> Embedder:

@@ -405,6 +405,12 @@ class ClusteringConfig(Strict):
     same_place_bonus: float = Field(0.0, ge=0, le=1, description="added to the similarity of posts (and "
                                     "leads) naming one place (estate, facility, road): the place is "
                                     "blanked from the words compared, so it counts here once")
+    candidates: Literal["scan", "knn"] = Field("scan", description="how the leads a batch may join are "
+                                               "found: scan every lead of the time window (and the open "
+                                               "ones at the places it names), or ask the search index for "
+                                               "each post's knn_k nearest lead centroids (plus the same "
+                                               "place lookup); knn needs the embedding model")
+    knn_k: int = Field(20, ge=1, le=500, description="candidate leads per post in knn mode")
 
 
 class PriorityWeights(Strict):

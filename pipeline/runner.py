@@ -42,8 +42,16 @@ def enrich_stage(store: Store, config: Config, window: Window) -> dict[str, int]
 
 
 def cluster_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
+    """Cluster; with `clustering.candidates: knn` the search index finds the candidate leads."""
     from clustering.stage import cluster
-    return cluster(store, config, window)
+    if config.radar.clustering.candidates != "knn":
+        return cluster(store, config, window)
+    from core.search import open_search
+    search = open_search(Settings(), store)
+    try:
+        return cluster(store, config, window, search=search)
+    finally:
+        search.close()
 
 
 def index_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
@@ -54,11 +62,19 @@ def index_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
     search = open_search(Settings(), store)
     try:
         posts = sum(search.index_posts(batch) for batch in store.posts.iter_enriched(window=window))
-        leads = sum(search.index_leads(batch) for batch in store.leads.iter_all(updated_since=window.start))
+        leads = sum(search.index_leads(batch, centroids=lead_centroids(store, batch, search.dims))
+                    for batch in store.leads.iter_all(updated_since=window.start))
         search.refresh()
     finally:
         search.close()
     return {"posts_indexed": posts, "leads_indexed": leads}
+
+
+def lead_centroids(store: Store, leads, dims: int) -> dict:
+    """The leads' embedding centroids for the index (the clusterer's kNN candidates); one of
+    another model's size is left out rather than refused by the index."""
+    found = store.leads.centroids([lead.id for lead in leads])
+    return {lead_id: vector for lead_id, (_, vector) in found.items() if vector.shape == (dims,)}
 
 
 def sla_stage(store: Store, config: Config, window: Window) -> dict[str, int]:

@@ -24,6 +24,7 @@ from core.search.models import LeadHit, PostQuery, SearchPage, TrendBucket
 @runtime_checkable
 class SearchIndex(Protocol):
     name: str  # "embedded" | "elasticsearch"
+    dims: int  # the size of the embeddings it holds (posts, lead centroids)
 
     def index_posts(self, items: Sequence[EnrichedPost],
                     embeddings: Mapping[str, np.ndarray] | None = None) -> int:
@@ -57,6 +58,11 @@ class SearchIndex(Protocol):
                         k: int = 10) -> list[LeadHit]:
         """The k leads whose centroid is most similar (cosine) to `vector`, among leads in the
         district and category (when given) seen since `since`; `score` holds the similarity."""
+
+    def candidate_leads_many(self, vectors: np.ndarray, districts: Sequence[str | None], *,
+                             since: datetime | None = None, k: int = 10) -> list[list[LeadHit]]:
+        """`candidate_leads` for each row of `vectors` with its district (None: any), in one
+        round trip where the backend allows: the clusterer asks for a whole batch of posts."""
 
     def purge_before(self, cutoff: datetime) -> int: ...
 

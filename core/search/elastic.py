@@ -312,6 +312,30 @@ class ElasticSearch:
                 add(when, None, day["no_district"])
         return sorted(out, key=lambda b: (b.day, b.district or "", b.category or ""))
 
+    def candidate_leads_many(self, vectors: np.ndarray, districts: Sequence[str | None], *,
+                             since: datetime | None = None, k: int = 10,
+                             per_request: int = 200) -> list[list[LeadHit]]:
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(districts), -1)
+        out: list[list[LeadHit]] = []
+        for start in range(0, len(districts), per_request):
+            body: list[dict] = []
+            for vector, district in zip(vectors[start:start + per_request], districts[start:start + per_request]):
+                filters: list[dict] = []
+                if district is not None:
+                    filters.append({"term": {"district": district}})
+                if since is not None:
+                    filters.append({"range": {"last_seen": {"gte": iso(since)}}})
+                body += [{"index": self.leads_alias},
+                         {"size": k, "_source": {"excludes": ["centroid"]},
+                          "knn": {"field": "centroid", "query_vector": _vector(vector, self.dims, "query"),
+                                  "k": k, "num_candidates": max(50, 5 * k), "filter": filters}}]
+            resp = self.es.msearch(searches=body)
+            for r in resp["responses"]:
+                if "error" in r:
+                    raise SearchError(f"candidate lead lookup failed: {r['error']}")
+                out.append(self._lead_hits(r["hits"]["hits"], score=lambda h: 2 * float(h["_score"]) - 1))
+        return out
+
     def _lead_hits(self, raw: Iterable[dict], **extra) -> list[LeadHit]:
         out = []
         for h in raw:

@@ -283,6 +283,32 @@ class EmbeddedSearch:
         near = sorted(((distance_m(lat, lon, r.lat, r.lon), r) for r in rows), key=lambda x: (x[0], x[1].lead_id))
         return [self._lead_hit(r, distance_m=d) for d, r in near if d <= meters][:size]
 
+    def candidate_leads_many(self, vectors: np.ndarray, districts: Sequence[str | None], *,
+                             since: datetime | None = None, k: int = 10) -> list[list[LeadHit]]:
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(districts), -1)
+        if vectors.shape[1] != self.dims:
+            raise SearchError(f"query: embedding has {vectors.shape[1]} dimensions, the index holds {self.dims}")
+        conds, params = ["centroid IS NOT NULL"], {}
+        if since is not None:
+            conds.append("last_seen_us >= :since")
+            params["since"] = micros(since)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(sql(f"SELECT * FROM search_leads WHERE {' AND '.join(conds)}"), params).all()
+        out: list[list[LeadHit]] = [[] for _ in districts]
+        if not rows:
+            return out
+        # One matrix product for the batch; the district filter is a mask.
+        matrix = np.stack([np.frombuffer(r.centroid, dtype="<f4") for r in rows])
+        matrix = matrix / np.where((n := np.linalg.norm(matrix, axis=1, keepdims=True)) == 0, 1.0, n)
+        queries = vectors / np.where((n := np.linalg.norm(vectors, axis=1, keepdims=True)) == 0, 1.0, n)
+        scores = queries @ matrix.T
+        lead_district = np.array([r.district or "" for r in rows], dtype=object)
+        for i, district in enumerate(districts):
+            row = np.where(lead_district == district, scores[i], -np.inf) if district is not None else scores[i]
+            top = [j for j in np.argsort(-row, kind="stable")[:k] if np.isfinite(row[j])]
+            out[i] = [self._lead_hit(rows[j], score=float(row[j])) for j in top]
+        return out
+
     def candidate_leads(self, vector: np.ndarray, *, district: str | None = None,
                         category: str | None = None, since: datetime | None = None,
                         k: int = 10) -> list[LeadHit]:

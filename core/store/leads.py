@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
+import numpy as np
+
 from sqlalchemy import and_, bindparam, case, func, select, update
 
 from core.models import EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, LeadTally, StageState, utcnow
@@ -14,7 +16,7 @@ from core.store import tables as t
 from core.store.db import Repository, chunks
 from core.store.errors import ConcurrencyError, LeadNotFound
 from core.store.posts import PostRepository
-from core.store.rows import event_row, lead_from_row, lead_row, profile_from_row, profile_row
+from core.store.rows import event_row, lead_from_row, lead_row, profile_from_row, profile_row, stored_embedding
 
 # (lead, its members as (post id, similarity), the event recording its creation)
 NewLead = tuple[Lead, Sequence[tuple[str, float]], LeadEvent]
@@ -117,11 +119,12 @@ class LeadRepository(Repository):
             r = conn.execute(select(t.stage_state).where(t.stage_state.c.name == name)).first()
         return None if r is None else StageState(r.name, r.version, r.count, bytes(r.payload))
 
-    def anchors(self, open_since: datetime, closed_since: datetime
+    def anchors(self, open_since: datetime, closed_since: datetime, ids: Sequence[str] | None = None
                 ) -> list[tuple[Lead, LeadProfile | None]]:
         """Leads a new post may join: growing ones (new, under triage, dispatched, rejected:
         a rejected lead keeps collecting its posts) seen since `open_since`, closed ones seen
-        since `closed_since`, each with its profile (None for a lead written before profiles)."""
+        since `closed_since`, each with its profile (None for a lead written before profiles).
+        With `ids`, only those of them (the candidates a kNN lookup found)."""
         lpr = t.lead_profiles
         q = (select(t.leads, lpr.c.members, lpr.c.features, lpr.c.weights, lpr.c.lat.label("profile_lat"),
                     lpr.c.lon.label("profile_lon"), lpr.c.tally, lpr.c.representative, lpr.c.embedding,
@@ -133,7 +136,26 @@ class LeadRepository(Repository):
                      | ((t.leads.c.status == LeadStatus.CLOSED.value) & (t.leads.c.last_seen >= closed_since))))
              .order_by(t.leads.c.id))
         with self.db.connect() as conn:
-            return [(lead_from_row(r), profile_from_row(r)) for r in conn.execute(q)]
+            if ids is None:
+                return [(lead_from_row(r), profile_from_row(r)) for r in conn.execute(q)]
+            out = []
+            for chunk in chunks(sorted(set(ids))):
+                out += [(lead_from_row(r), profile_from_row(r)) for r in conn.execute(q.where(t.leads.c.id.in_(chunk)))]
+            return sorted(out, key=lambda pair: pair[0].id)
+
+    def centroids(self, lead_ids: Sequence[str]) -> dict[str, tuple[str, np.ndarray]]:
+        """lead id -> (embedding model, embedding centroid) for those of `lead_ids` that have one."""
+        lpr = t.lead_profiles
+        out: dict[str, tuple[str, np.ndarray]] = {}
+        with self.db.connect() as conn:
+            for chunk in chunks(list(dict.fromkeys(lead_ids))):
+                q = (select(lpr.c.lead_id, lpr.c.embedding, lpr.c.embedding_model)
+                     .where(lpr.c.lead_id.in_(chunk), lpr.c.embedding.is_not(None)))
+                for r in conn.execute(q):
+                    vector = stored_embedding(r.lead_id, r.embedding)
+                    if vector is not None:
+                        out[r.lead_id] = (r.embedding_model, vector)
+        return out
 
     def anchors_at(self, place_keys: Sequence[str], exclude: Sequence[str] = (),
                    statuses: Sequence[LeadStatus] | None = None) -> list[tuple[Lead, LeadProfile | None]]:

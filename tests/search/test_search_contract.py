@@ -185,6 +185,21 @@ def test_candidate_leads_by_centroid(search_backend, search_store):
     assert search_backend.candidate_leads(np.array([1, 0, 0, 0]), district=FUTIAN) == []
 
 
+def test_candidate_leads_for_a_batch_of_posts(search_backend, search_store):
+    a = _lead(search_store, "L1", "甲", [ep("1", "a")])
+    b = _lead(search_store, "L2", "乙", [ep("2", "b")])
+    search_backend.index_leads([a, b], centroids={"L1": np.array([1, 0, 0, 0]), "L2": np.array([0, 1, 0, 0])})
+    search_backend.refresh()
+    queries = np.array([[0.9, 0.1, 0, 0], [0.1, 0.9, 0, 0], [1, 0, 0, 0]])
+    many = search_backend.candidate_leads_many(queries, [NANSHAN, None, FUTIAN], k=1)
+    assert [[h.lead_id for h in hits] for hits in many] == [["L1"], ["L2"], []]
+    # the same answers as one query at a time
+    assert [h.lead_id for h in many[0]] == [h.lead_id for h in search_backend.candidate_leads(
+        queries[0], district=NANSHAN, k=1)]
+    later = a.last_seen + timedelta(days=1)
+    assert search_backend.candidate_leads_many(queries[:1], [None], since=later) == [[]]
+
+
 def test_reindexing_a_post_does_not_duplicate_it(search_backend):
     seed(search_backend, [ep("1", "噪音扰民")])
     seed(search_backend, [ep("1", "噪音扰民，又来了"), ep("1", "噪音扰民，第三次")])

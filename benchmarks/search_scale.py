@@ -1,0 +1,164 @@
+"""The search index at scale: bulk index rate, and search latency for a two-word Chinese phrase
+with filters, on the embedded FTS5 index and on Elasticsearch (issue 14).
+
+    python -m benchmarks.search_scale --posts 1000000 [--backend embedded|elasticsearch|both]
+        [--queries 200] [--vectors] [--elasticsearch-url URL]
+
+Posts come from the simulator at 5,000 a day, built directly as enriched posts (district,
+category, relevance from the simulator's truth: this measures the index, not the enrich
+stage) and indexed in bulk batches of `--batch`, as `radar index rebuild` does. `--vectors`
+also indexes each post's 384-d embedding (the benchmark's char n-gram projection standing in
+for e5-small's vectors: the shape is what costs). Without `--elasticsearch-url`
+(or ELASTICSEARCH_URL) the Elasticsearch backend is the local stand-in server (PyPI
+noida-db), started and stopped here; its figures are the stand-in's, not a real cluster's.
+
+Then `--queries` searches, each two words that occur in the corpus (路灯 坏了, 噪音 扰民, ...)
+with a district filter and the last 30 days, relevant posts only, first page of 20: p50 / p95 /
+max milliseconds and the mean hits. Last line: one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.clustering_scale import ProjectedEmbedder, rss_mb
+from benchmarks.pipeline import to_post
+from core.models import EnrichedPost, Enrichment
+from core.search import PostQuery
+from core.store import Store
+from crawlers.simulator.corpus import generate
+
+# Two words each, as an analyst types them; each pair occurs in the simulator's posts.
+PHRASES = ["路灯 坏了", "噪音 扰民", "井盖 丢失", "垃圾 没人", "电梯 困人", "消防通道 堵死", "夜宵摊 很吵",
+           "外墙 墙皮", "盲道 破坏", "停水 通知", "工地 施工", "违停 人行道", "健身器材 损坏", "门禁 坏了",
+           "美容院 跑路", "积水 下雨", "红绿灯 不亮", "油烟 扰民", "树木 倒了", "共享单车 乱停"]
+END = datetime(2026, 11, 22, tzinfo=timezone.utc)
+
+
+def enriched(sim, truth) -> EnrichedPost:
+    post = to_post(sim, END)
+    return EnrichedPost(post, Enrichment(post.id, post.text, truth.relevant, 0.9 if truth.relevant else 0.1,
+                                         truth.category, truth.district, truth.street))
+
+
+def open_backend(kind: str, store: Store, url: str | None):
+    if kind == "embedded":
+        from core.search.embedded import EmbeddedSearch
+        return EmbeddedSearch(store)
+    from core.search.elastic import ElasticSearch
+    index = ElasticSearch(url, store=store, prefix=f"bench{os.getpid()}")
+    index.reset()
+    return index
+
+
+def index_all(index, args, embedder) -> tuple[int, float, list[str]]:
+    """Index the corpus in batches; (posts, seconds, districts seen)."""
+    batch: list[EnrichedPost] = []
+    districts: set[str] = set()
+    total, seconds = 0, 0.0
+
+    def flush() -> None:
+        nonlocal total, seconds
+        vectors = None
+        if embedder is not None:
+            encoded = embedder.encode([ep.post.text for ep in batch])
+            vectors = {ep.id: v for ep, v in zip(batch, encoded)}
+        started = time.perf_counter()
+        index.index_posts(batch, vectors)
+        seconds += time.perf_counter() - started
+        total += len(batch)
+        if total % (args.batch * 20) == 0:
+            print(f"  {index.name}: {total:9d} posts indexed, {total / seconds:8.0f} posts/s, "
+                  f"rss {rss_mb():6.0f} MB", flush=True)
+
+    for sim, truth in generate(args.seed, args.posts, END, days=max(1, args.posts // 5000)):
+        ep = enriched(sim, truth)
+        if ep.enrichment.district:
+            districts.add(ep.enrichment.district)
+        batch.append(ep)
+        if len(batch) == args.batch:
+            flush()
+            batch = []
+    if batch:
+        flush()
+    started = time.perf_counter()
+    index.refresh()
+    seconds += time.perf_counter() - started
+    return total, seconds, sorted(districts)
+
+
+def query_latency(index, districts: list[str], n: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    since = END - timedelta(days=30)
+    timings, hits = [], []
+    for i in range(n + 10):
+        q = PostQuery(PHRASES[i % len(PHRASES)], district=districts[int(rng.integers(len(districts)))],
+                      since=since, relevant_only=True, size=20)
+        started = time.perf_counter()
+        page = index.search_posts(q)
+        if i >= 10:  # the first ten warm caches
+            timings.append((time.perf_counter() - started) * 1000)
+            hits.append(page.total)
+    timings.sort()
+    return {"queries": n, "p50_ms": round(statistics.median(timings), 2),
+            "p95_ms": round(timings[int(0.95 * (len(timings) - 1))], 2), "max_ms": round(timings[-1], 2),
+            "mean_hits": round(statistics.mean(hits), 1), "queries_with_hits": sum(1 for h in hits if h)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=5_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--backend", choices=("embedded", "elasticsearch", "both"), default="both")
+    parser.add_argument("--vectors", action="store_true", help="index each post's 384-d embedding too")
+    parser.add_argument("--elasticsearch-url", default=os.environ.get("ELASTICSEARCH_URL"))
+    args = parser.parse_args()
+    if args.posts < 1 or args.batch < 1 or args.queries < 1:
+        parser.error("--posts, --batch and --queries must be positive")
+
+    kinds = ["embedded", "elasticsearch"] if args.backend == "both" else [args.backend]
+    embedder = ProjectedEmbedder() if args.vectors else None
+    figures: dict = {"posts": args.posts, "vectors": args.vectors}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = None
+        url = args.elasticsearch_url
+        if "elasticsearch" in kinds and not url:
+            from tests.search.server import start_stand_in
+            (Path(tmp) / "es").mkdir()
+            url, server = start_stand_in(Path(tmp) / "es")
+            figures["elasticsearch"] = "noida-db stand-in (local)"
+        try:
+            for kind in kinds:
+                store = Store.open(f"sqlite:///{Path(tmp) / (kind + '.db')}")
+                index = open_backend(kind, store, url)
+                print(f"{kind}: indexing {args.posts} posts in batches of {args.batch} ...", flush=True)
+                total, seconds, districts = index_all(index, args, embedder)
+                latency = query_latency(index, districts, args.queries, args.seed)
+                figures[kind] = {"indexed": index.count_posts(), "bulk_posts_per_s": round(total / seconds),
+                                 "index_s": round(seconds, 1), **latency}
+                print(f"{kind}: {total} posts in {seconds:.1f} s ({total / seconds:.0f} posts/s); search p50 "
+                      f"{latency['p50_ms']} ms, p95 {latency['p95_ms']} ms, max {latency['max_ms']} ms over "
+                      f"{latency['queries']} two-word queries with filters ({latency['queries_with_hits']} with "
+                      f"hits, {latency['mean_hits']} hits on average)", flush=True)
+                index.close()
+                store.close()
+        finally:
+            if server is not None:
+                from tests.search.server import stop_group
+                stop_group(server)
+    figures["peak_rss_mb"] = round(rss_mb(), 1)
+    print(json.dumps(figures, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,7 @@ from core.models import LeadStatus, Window
 from core.redaction import REDACTED
 from pipeline.forget import forget_posts, purge_retention
 from tests.conftest import T0
-from tests.pipeline.forget_rig import NOISE, POTHOLE, SALT, VICTIM, WINDOW, add, seed
+from tests.pipeline.forget_rig import NOISE, POTHOLE, SALT, VICTIM, add, seed
 
 MODEL = "chars-test"
 

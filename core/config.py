@@ -438,6 +438,12 @@ class TriageConfig(Strict):
     login_lockout_minutes: float = Field(15, gt=0)
 
 
+class RetentionConfig(Strict):
+    raw_post_days: int = Field(365, ge=1, description="posts published longer ago than this are forgotten by "
+                               "`radar retention purge` (record, search index, caches, lead summaries); leads "
+                               "and work orders stay, with their evidence hashes")
+
+
 class RadarConfig(Strict):
     gazetteer: str
     timezone: str = Field("Asia/Shanghai", description="the city's time zone: what 'today' means in reports")
@@ -448,6 +454,7 @@ class RadarConfig(Strict):
     priority: PriorityWeights = PriorityWeights()
     trends: TrendsConfig = TrendsConfig()
     triage: TriageConfig = TriageConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     @field_validator("timezone")
     @classmethod

@@ -56,6 +56,9 @@ class Evidence:
     views: int
     media: tuple[str, ...] = ()
     content_hash: str = ""
+    # The post was forgotten (core.forget): text, title, url and media are emptied, the
+    # content hash (and so the order's evidence hash) stays as it was frozen.
+    redacted: bool = False
 
     @classmethod
     def of(cls, **values) -> "Evidence":
@@ -63,7 +66,7 @@ class Evidence:
         return cls(**{**values, "content_hash": ev.digest()})
 
     def digest(self) -> str:
-        body = {k: v for k, v in asdict(self).items() if k != "content_hash"}
+        body = {k: v for k, v in asdict(self).items() if k not in ("content_hash", "redacted")}
         return hashlib.sha256(json.dumps(body, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "pipeline.commands.labels",
     "pipeline.commands.orders",
     "pipeline.commands.index",
+    "pipeline.commands.forget",
 ]
 
 app = typer.Typer(help="Civic Radar: city problems found on the open internet, as leads.",

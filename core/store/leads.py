@@ -180,6 +180,20 @@ class LeadRepository(Repository):
                 out += [(lead_from_row(r), profile_from_row(r)) for r in conn.execute(q) if r.id not in skip]
         return out
 
+    def profiles(self, lead_ids: Sequence[str]) -> dict[str, LeadProfile]:
+        """The stored profiles of those leads that have one."""
+        lpr = t.lead_profiles
+        out: dict[str, LeadProfile] = {}
+        with self.db.connect() as conn:
+            for chunk in chunks(list(dict.fromkeys(lead_ids))):
+                q = (select(t.leads.c.id, lpr.c.members, lpr.c.features, lpr.c.weights,
+                            lpr.c.lat.label("profile_lat"), lpr.c.lon.label("profile_lon"), lpr.c.tally,
+                            lpr.c.representative, lpr.c.embedding, lpr.c.embedding_model, lpr.c.place_key)
+                     .join(lpr, lpr.c.lead_id == t.leads.c.id).where(t.leads.c.id.in_(chunk)))
+                for r in conn.execute(q):
+                    out[r.id] = profile_from_row(r)
+        return out
+
     def of_posts(self, post_ids: Sequence[str]) -> dict[str, str]:
         """post id -> the lead it is in, for those of `post_ids` that are in one."""
         out: dict[str, str] = {}

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 
 from core.store.crawl import CrawlRepository
 from core.store.db import Database, sqlite_pragmas
+from core.store.forget import ForgetRepository
 from core.store.leads import LeadRepository
 from core.store.posts import PostRepository
 from core.store.reports import ReportRepository
@@ -34,6 +35,7 @@ class Repositories:
         self.triage = TriageRepository(db)
         self.users = UserRepository(db)
         self.orders = OrderRepository(db)
+        self.forget = ForgetRepository(db)
 
 
 class UnitOfWork(Repositories):

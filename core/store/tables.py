@@ -455,3 +455,27 @@ delivery_targets = Table(
     Column("open_until", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+
+# --- deletion and retention (migration 0013, core.forget) ------------------------------------
+
+# One row per request to forget posts (a person's request, or a retention purge): the audit
+# that it was honoured. It keeps ids and counts, never text: `subject` is the salted author
+# hash (already a pseudonym, and what tells a repeated request), `post_ids` the ids removed
+# (null for a retention purge, whose ids are on the leads' posts_forgotten events).
+deletion_requests = Table(
+    "deletion_requests", metadata,
+    Column("id", String(20), primary_key=True),
+    Column("kind", String(16), nullable=False),  # author | posts | retention
+    Column("subject", String(200)),  # platform:author_hash, or the retention cutoff (ISO 8601)
+    Column("actor", String(100), nullable=False),
+    Column("reason", Text),
+    Column("at", UTCDateTime, nullable=False),
+    Column("posts", Integer, nullable=False),
+    Column("post_ids", JSON),
+    Column("leads", JSON, nullable=False),
+    Column("counts", JSON, nullable=False),
+    # "done" once the search index dropped the posts too; else why not (re-run or rebuild).
+    Column("index_status", String(200)),
+    Index("ix_deletion_requests_at", "at"),
+)

@@ -17,6 +17,13 @@ projection of char n-grams, e5-small's shape at a fraction of its cost, so the c
 (embedding cache, centroids, blended similarities) runs in full; `model` is the configured
 model itself (about 95 posts/s on 2 cores: hours at 1M posts); `none` clusters on words only.
 Encoding cost is benchmarks.embeddings' figure; this one measures clustering.
+
+`--candidates scan,knn` runs the same corpus once per way of finding the leads a batch may
+join (issue 14): `scan` loads every lead of the time window (and the open ones at the places
+the batch names); `knn` asks the search index for each post's `knn_k` nearest lead centroids
+(the embedded index, or Elasticsearch with `--elasticsearch-url`), the leads being indexed
+after each batch as the pipeline's index stage does. Printed side by side: pairwise F1 and the
+per-batch cluster seconds of each. Needs an embedder (`projected` or `model`).
 """
 from __future__ import annotations
 
@@ -42,6 +49,7 @@ from core.settings import REPO_ROOT
 from core.store import Store
 from crawlers.simulator.corpus import generate
 from enrichment.stage import enrich
+from pipeline.runner import lead_centroids
 
 
 class ProjectedEmbedder:
@@ -147,7 +155,28 @@ def main() -> None:
     parser.add_argument("--embedder", choices=("projected", "model", "none"), default="projected")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a clustering setting (radar.yaml clustering.KEY)")
+    parser.add_argument("--candidates", default="scan",
+                        help="comma-separated: scan, knn (each a full run over the same corpus)")
+    parser.add_argument("--elasticsearch-url", default=None, help="knn against this cluster (default: "
+                        "the embedded index in the benchmark's SQLite file)")
     args = parser.parse_args()
+    modes = [m.strip() for m in args.candidates.split(",") if m.strip()]
+    if not modes or set(modes) - {"scan", "knn"}:
+        parser.error(f"--candidates takes scan and/or knn, got {args.candidates!r}")
+    if "knn" in modes and args.embedder == "none":
+        parser.error("--candidates knn needs embeddings: --embedder projected or model")
+    if len(modes) > 1:
+        runs = {}
+        for mode in modes:
+            print(f"=== candidates: {mode}", flush=True)
+            runs[mode] = run(args, mode)
+        print(json.dumps({"side_by_side": runs}))
+        return
+    print(json.dumps(run(args, modes[0])))
+
+
+def run(args, mode: str) -> dict:
+    """One full incremental run with candidate leads found by `mode`; its figures."""
 
     config = load_config(REPO_ROOT / "config")
     embedder = make_embedder(args.embedder)
@@ -157,6 +186,7 @@ def main() -> None:
     else:
         update = {}
     clustering = clustering_overrides(args.set, config.radar.clustering.model_copy(update=update))
+    clustering = clustering.model_copy(update={"candidates": mode})
     if clustering != config.radar.clustering:
         config = dataclasses.replace(config, radar=config.radar.model_copy(update={"clustering": clustering}))
     if args.set:
@@ -170,6 +200,7 @@ def main() -> None:
     spans: dict[str, tuple[tuple, float, float]] = {}  # problem -> ((issue, place, spot), first, last post)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'scale.db'}")
+        search = open_candidates_index(args, store, embedder) if mode == "knn" else None
         batch = []
         total = 0
 
@@ -180,8 +211,12 @@ def main() -> None:
             window = Window(start - timedelta(hours=6), max(p.published_at for p in batch) + timedelta(seconds=1))
             enrich(store, config, window)
             started = time.perf_counter()
-            counts = cluster(store, config, window, embedder=embedder)
+            counts = cluster(store, config, window, embedder=embedder, search=search)
             seconds.append(time.perf_counter() - started)
+            if search is not None:  # the pipeline's index stage, after cluster
+                for leads in store.leads.iter_all(updated_since=window.start):
+                    search.index_leads(leads, centroids=lead_centroids(store, leads, search.dims), points={})
+                search.refresh()
             total += len(batch)
             print(f"batch {len(seconds):4d}  posts {total:9d}  cluster {seconds[-1]:6.2f} s  "
                   f"created {counts['leads_created']:5d}  joined {counts['leads_updated']:5d}  "
@@ -215,12 +250,23 @@ def main() -> None:
         store.close()
     first, last = statistics.mean(seconds[:10]), statistics.mean(seconds[-10:])
     figures = {"posts": total, "batches": len(seconds), "batch": args.batch, "embedder": args.embedder,
+               "candidates": mode,
                "first10_mean_s": round(first, 3), "last10_mean_s": round(last, 3),
                "last_vs_first": round(last / first, 3), "peak_rss_mb": round(rss_mb(), 1), **quality}
     if refit is not None:
         figures.update(refit_s=round(refit, 2), incremental_batch_s=round(incremental_at_refit, 3),
                        refit_vs_incremental=round(refit / incremental_at_refit, 1))
-    print(json.dumps(figures))
+    return figures
+
+
+def open_candidates_index(args, store: Store, embedder):
+    if args.elasticsearch_url:
+        from core.search.elastic import ElasticSearch
+        index = ElasticSearch(args.elasticsearch_url, store=store, prefix="benchcl", dims=embedder.dim)
+        index.reset()
+        return index
+    from core.search.embedded import EmbeddedSearch
+    return EmbeddedSearch(store, dims=embedder.dim)
 
 
 if __name__ == "__main__":

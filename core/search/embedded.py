@@ -7,14 +7,17 @@ are SQLite-only and the PostgreSQL store gets its search from Elasticsearch inst
   has no spaces to split words on and trigrams find any substring of three or more characters.
 - `search_leads` / `search_leads_fts`: the same for leads (title, keywords).
 
-Trigram MATCH needs at least three characters; shorter words (噪音, 停车: most Chinese words
-are two) are matched with LIKE on the FTS columns, which FTS5 answers correctly (by a scan of
-the FTS table for patterns under three characters). Times are integer microseconds UTC so
+Trigram MATCH needs at least three characters, and most Chinese words are two (噪音, 停车):
+`search_posts_bi` holds each post's overlapping character pairs as tokens (路灯坏了 -> 路灯 灯坏
+坏了, the bigrams Elasticsearch's `cjk` analyzer makes), so a two-character word is an index
+lookup too, not a LIKE scan of every post (measured: benchmarks.search_scale). A single
+character is matched with LIKE. Times are integer microseconds UTC so
 they sort and compare exactly.
 """
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timezone
 
@@ -37,6 +40,7 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS search_posts_order ON search_posts (published_us DESC, post_id)",
     "CREATE INDEX IF NOT EXISTS search_posts_trend ON search_posts (relevant, published_us)",
     "CREATE VIRTUAL TABLE IF NOT EXISTS search_posts_fts USING fts5(title, body, tokenize='trigram')",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS search_posts_bi USING fts5(grams, tokenize='unicode61')",
     """CREATE TABLE IF NOT EXISTS search_leads (
         rid INTEGER PRIMARY KEY, lead_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL, status TEXT NOT NULL,
         district TEXT, category TEXT, priority REAL NOT NULL, last_seen_us INTEGER NOT NULL,
@@ -44,7 +48,7 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS search_leads_point ON search_leads (lat, lon)",
     "CREATE VIRTUAL TABLE IF NOT EXISTS search_leads_fts USING fts5(title, keywords, tokenize='trigram')",
 ]
-TABLES = ["search_posts_fts", "search_posts", "search_leads_fts", "search_leads"]
+TABLES = ["search_posts_fts", "search_posts_bi", "search_posts", "search_leads_fts", "search_leads"]
 
 
 def micros(at: datetime) -> int:
@@ -60,17 +64,40 @@ def _like(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def text_conditions(terms: Terms, fts: str, columns: Sequence[str], params: dict) -> list[str]:
+_WORD = re.compile(r"\w+")
+
+
+def bigrams(text: str) -> str:
+    """The overlapping character pairs of each run of letters and digits, lowercased, as
+    space-separated tokens (a lone character is its own token)."""
+    out = []
+    for run in _WORD.findall((text or "").lower()):
+        out += [run] if len(run) < 2 else [run[i:i + 2] for i in range(len(run) - 1)]
+    return " ".join(out)
+
+
+def _quoted(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def text_conditions(terms: Terms, fts: str, columns: Sequence[str], params: dict,
+                    bigram_table: str | None = None, rowid: str = "") -> list[str]:
     """SQL conditions on the FTS table `fts` for every term: one MATCH for the terms of three or
-    more characters (each quoted: a term is letters and digits only, so never FTS5 syntax),
+    more characters (each quoted: a term is letters and digits only, so never FTS5 syntax);
+    two-character ones by one MATCH on `bigram_table` (its rowid equal to `rowid`) when given;
     a LIKE over `columns` for each shorter one."""
-    conds, long_terms = [], []
+    conds, long_terms, pairs = [], [], []
     for i, term in enumerate(terms.all):
         if len(term) >= 3:
-            long_terms.append('"' + term.replace('"', '""') + '"')
+            long_terms.append(_quoted(term))
+        elif len(term) == 2 and bigram_table:
+            pairs.append(_quoted(term.lower()))
         else:
             params[f"like{i}"] = _like(term)
             conds.append("(" + " OR ".join(f"{fts}.{c} LIKE :like{i} ESCAPE '\\'" for c in columns) + ")")
+    if pairs:
+        params["pairs"] = " AND ".join(pairs)
+        conds.insert(0, f"{rowid} IN (SELECT rowid FROM {bigram_table} WHERE {bigram_table} MATCH :pairs)")
     if long_terms:
         params["match"] = " AND ".join(long_terms)
         conds.insert(0, f"{fts} MATCH :match")
@@ -103,6 +130,11 @@ class EmbeddedSearch:
         with self.store.engine.begin() as conn:
             for stmt in SCHEMA:
                 conn.exec_driver_sql(stmt)
+            # An index written before the pair tokens existed gets them from its own text.
+            if conn.exec_driver_sql("SELECT count(*) FROM search_posts_bi").scalar_one() == 0:
+                for rid, title, body in conn.exec_driver_sql("SELECT rowid, title, body FROM search_posts_fts").all():
+                    conn.execute(sql("INSERT INTO search_posts_bi (rowid, grams) VALUES (:rid, :g)"),
+                                 {"rid": rid, "g": bigrams(f"{title} {body}")})
 
     def reset(self) -> None:
         with self.store.engine.begin() as conn:
@@ -147,6 +179,9 @@ class EmbeddedSearch:
                 conn.execute(sql("DELETE FROM search_posts_fts WHERE rowid = :rid"), {"rid": rid})
                 conn.execute(sql("INSERT INTO search_posts_fts (rowid, title, body) VALUES (:rid, :title, :body)"),
                              {"rid": rid, "title": row["title"], "body": row["body"]})
+                conn.execute(sql("DELETE FROM search_posts_bi WHERE rowid = :rid"), {"rid": rid})
+                conn.execute(sql("INSERT INTO search_posts_bi (rowid, grams) VALUES (:rid, :g)"),
+                             {"rid": rid, "g": bigrams(f"{row['title']} {row['body']}")})
         return len(rows)
 
     def index_leads(self, leads: Sequence[Lead], centroids: Mapping[str, np.ndarray] | None = None,
@@ -179,8 +214,9 @@ class EmbeddedSearch:
 
     def _delete_where(self, where: str, params: dict) -> int:
         with self.store.engine.begin() as conn:
-            conn.execute(sql(f"DELETE FROM search_posts_fts WHERE rowid IN "
-                              f"(SELECT rid FROM search_posts WHERE {where})"), params)
+            for table in ("search_posts_fts", "search_posts_bi"):
+                conn.execute(sql(f"DELETE FROM {table} WHERE rowid IN "
+                                  f"(SELECT rid FROM search_posts WHERE {where})"), params)
             return conn.execute(sql(f"DELETE FROM search_posts WHERE {where}"), params).rowcount
 
     def delete_posts(self, ids: Sequence[str]) -> int:
@@ -204,7 +240,7 @@ class EmbeddedSearch:
         if q.matches_nothing:
             return SearchPage((), 0, None)
         params: dict = {}
-        conds = text_conditions(q.terms, "search_posts_fts", ("title", "body"), params)
+        conds = text_conditions(q.terms, "search_posts_fts", ("title", "body"), params, "search_posts_bi", "s.rid")
         for name in ("district", "category", "platform"):
             if getattr(q, name) is not None:
                 conds.append(f"s.{name} = :{name}")

@@ -51,7 +51,10 @@ def _vector(value: np.ndarray | None, dims: int, what: str) -> list[float] | Non
 
 
 def phrase_clauses(terms: Terms, fields: list[str]) -> list[dict]:
-    return [{"multi_match": {"query": term, "type": "phrase", "fields": fields}} for term in terms.all]
+    """Each term as a phrase; a term of two characters or fewer is one cjk token (a bigram), for
+    which a plain match is the same question, and cheaper to answer."""
+    return [{"multi_match": {"query": term, "fields": fields, "operator": "and"}} if len(term) <= 2 else
+            {"multi_match": {"query": term, "type": "phrase", "fields": fields}} for term in terms.all]
 
 
 class ElasticSearch:

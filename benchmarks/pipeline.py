@@ -3,6 +3,9 @@
     python -m benchmarks.pipeline --posts 100000
 
 Prints posts per second for each stage and peak RSS in MB; the last line is one JSON object.
+The cluster stage runs as the pipeline runs it, with the configured embedding model
+(RADAR_EMBEDDING_MODEL, or `--embedding-model`) encoding every relevant post on a cold cache;
+beside its rate, the encode rate: texts encoded per second of the time spent in the model.
 """
 from __future__ import annotations
 
@@ -38,14 +41,34 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class TimedEmbedder:
+    """The configured embedder, timed: how many texts it encoded and the seconds it took."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.texts, self.seconds = 0, 0.0
+
+    def encode(self, texts):
+        started = time.perf_counter()
+        out = self.inner.encode(texts)
+        self.seconds += time.perf_counter() - started
+        self.texts += len(texts)
+        return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--posts", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--db", help="SQLAlchemy URL (default: a fresh SQLite file in a temp dir)")
+    parser.add_argument("--embedding-model", help="RADAR_EMBEDDING_MODEL for this run (e.g. "
+                        "multilingual-e5-small-int8)")
     args = parser.parse_args()
+    if args.embedding_model:
+        import os
+        os.environ["RADAR_EMBEDDING_MODEL"] = args.embedding_model
 
-    from clustering.stage import cluster
+    from clustering.stage import cluster, configured_embedder
     from enrichment.stage import enrich
 
     config = load_config(REPO_ROOT / "config")
@@ -74,12 +97,19 @@ def main() -> None:
         figures["relevant"] = counts.get("relevant", 0)
         print(f"enrich   {seconds:8.1f} s  {figures['enrich_posts_per_s']:10.1f} posts/s  {counts}", flush=True)
 
+        embedder = TimedEmbedder(configured_embedder()) if config.radar.clustering.embedding_weight > 0 else None
         started = time.perf_counter()
-        counts = cluster(store, config, window)
+        counts = cluster(store, config, window, embedder=embedder)
         seconds = time.perf_counter() - started
         figures["cluster_posts_per_s"] = round(args.posts / seconds, 1)
         figures["leads"] = store.reports.counts()["leads"]
         print(f"cluster  {seconds:8.1f} s  {figures['cluster_posts_per_s']:10.1f} posts/s  {counts}", flush=True)
+        if embedder is not None:
+            figures.update(embedding_model=embedder.name, encoded=embedder.texts,
+                           encode_s=round(embedder.seconds, 1),
+                           encode_texts_per_s=round(embedder.texts / embedder.seconds, 1) if embedder.seconds else None)
+            print(f"  of which encoding {embedder.seconds:.1f} s: {embedder.texts} texts, "
+                  f"{figures['encode_texts_per_s']} texts/s ({embedder.name})", flush=True)
         figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
         store.close()
     print(json.dumps(figures))

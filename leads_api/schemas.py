@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import date, datetime
 
 from typing import Annotated, Literal
 
@@ -437,3 +437,12 @@ class LeadHitPublic(BaseModel):
     category: str | None
     priority: float
     distance_m: float | None = None
+
+
+class TrendBucketPublic(BaseModel):
+    """Relevant posts published on one UTC day in a district and category."""
+
+    day: date
+    district: str | None
+    category: str | None
+    count: int

@@ -3,6 +3,7 @@ title words or near a point. Within the caller's districts, like the queue."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -11,8 +12,9 @@ from pydantic import AwareDatetime
 from core.search import PostQuery, SearchError, SearchUnavailable
 from leads_api.auth import Principal
 from leads_api.deps import current, search_of
-from leads_api.schemas import ErrorBody, LeadHitPublic, PostHitPublic, PostSearchPage
+from leads_api.schemas import ErrorBody, LeadHitPublic, PostHitPublic, PostSearchPage, TrendBucketPublic
 
+MAX_TREND_SPAN = timedelta(days=92)
 ERRORS = {401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 router = APIRouter(tags=["search"])
@@ -71,3 +73,25 @@ def search_leads(
         raise HTTPException(503, str(exc)) from exc
     hits = [h for h in hits if not scope or h.district in scope][:size]
     return [LeadHitPublic(**{k: getattr(h, k) for k in LeadHitPublic.model_fields}) for h in hits]
+
+
+@router.get("/search/trends", response_model=list[TrendBucketPublic], responses=ERRORS)
+def search_trends(
+    p: Annotated[Principal, Depends(current)],
+    since: AwareDatetime,
+    until: AwareDatetime,
+    search=Depends(search_of),
+) -> list[TrendBucketPublic]:
+    """Relevant posts per day x district x category in [since, until), at most 92 days: the
+    index's date histogram, for the class-case and spike views. Within the caller's districts."""
+    if until <= since:
+        raise HTTPException(422, "until must be after since")
+    if until - since > MAX_TREND_SPAN:
+        raise HTTPException(422, f"at most {MAX_TREND_SPAN.days} days at a time")
+    scope = _scope(p)
+    try:
+        buckets = search.trends(since, until)
+    except SearchUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
+    return [TrendBucketPublic(day=b.day, district=b.district, category=b.category, count=b.count)
+            for b in buckets if not scope or b.district in scope]

@@ -92,3 +92,15 @@ def test_search_needs_a_caller(app_and_tokens):
 def test_hostile_text_matches_nothing_and_does_not_fail(app_and_tokens):
     r = client(app_and_tokens).get("/search/posts", params={"q": "\" * OR NEAR( ' ; --"})
     assert r.status_code == 200 and r.json()["total"] == 0
+
+
+def test_trends_count_relevant_posts_per_day_district_and_category(app_and_tokens):
+    params = {"since": (T0 - timedelta(days=1)).isoformat(), "until": (T0 + timedelta(days=1)).isoformat()}
+    body = client(app_and_tokens).get("/search/trends", params=params).json()
+    assert {(b["district"], b["count"]) for b in body} == {("南山区", 2), ("福田区", 1)}
+    assert [b["district"] for b in client(app_and_tokens, "futian").get("/search/trends", params=params).json()] \
+        == ["福田区"]
+    too_long = {"since": params["since"], "until": (T0 + timedelta(days=100)).isoformat()}
+    assert client(app_and_tokens).get("/search/trends", params=too_long).status_code == 422
+    backwards = {"since": params["until"], "until": params["since"]}
+    assert client(app_and_tokens).get("/search/trends", params=backwards).status_code == 422

@@ -11,6 +11,9 @@ orders, past their resolution deadline at the interval end and not resolved: sup
 (督办) warnings with the hours over; returned orders (退单) waiting to be re-routed; up to 50
 listed each), and the **class cases and spikes** from `clustering.trends`.
 
+Beside it, **retention**: raw posts published more than `retention.raw_post_days` before the
+interval end are forgotten everywhere they are copied (`radar retention purge`).
+
 The report is written to `$RADAR_HOME/reports/<date>.json` (a re-run overwrites it with the
 same content, except the work orders: the store keeps their current state, so they are as they
 stand when the report runs) and returned as the task's XCom.
@@ -48,7 +51,13 @@ def radar_daily():
         from pipeline.tasks import daily_report as report
         return report(data_interval_start, data_interval_end)
 
+    @task
+    def retention(data_interval_end=None) -> dict:
+        from pipeline.tasks import retention_purge
+        return retention_purge(data_interval_end)
+
     daily_report()
+    retention()
 
 
 radar_daily()

@@ -460,3 +460,36 @@ def daily_report(start: datetime | None, end: datetime | None) -> dict:
     report = json.loads(text)  # what was stored, JSON-safe for XCom
     report["path"] = str(out.resolve())
     return report
+
+
+def retention_purge(end: datetime | None) -> dict:
+    """Forget the raw posts published more than retention.raw_post_days before `end` (the run's
+    data interval end, never now(): a re-run or backfill purges the same), everywhere they are
+    copied, audited as one request (pipeline.forget)."""
+    from core.forget import ForgetKind, ForgetRequest
+    from core.search import SearchUnavailable, open_search
+    from pipeline.forget import purge_retention, retention_cutoff
+    if end is None:
+        raise ValueError("retention needs a data interval end; run it from a scheduled or triggered DAG run")
+    settings = Settings()
+    config = load_config(settings.config_dir)
+    cutoff = retention_cutoff(config, end)
+    store = Store.open(settings.db_url)
+    try:
+        try:
+            search = open_search(settings, store)
+        except SearchUnavailable:
+            search = None  # a PostgreSQL store without ELASTICSEARCH_URL has no index to purge
+        request = ForgetRequest(ForgetKind.RETENTION, "radar_daily", cutoff.isoformat(),
+                                f"retention: raw posts are kept {config.radar.retention.raw_post_days} days", end)
+        try:
+            summary = purge_retention(store, config, search, request, cutoff)
+        finally:
+            if search is not None:
+                search.close()
+    finally:
+        store.close()
+    if summary.search.startswith("failed"):
+        # the store is purged; the index is not: fail so Airflow retries (a re-run is idempotent)
+        raise RuntimeError(f"retention purged the store but not the search index: {summary.search}")
+    return summary.as_dict()

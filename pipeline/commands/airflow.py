@@ -185,6 +185,9 @@ def celery_env(env: dict[str, str], metadata_url: str, broker_url: str, home: Pa
     env = dict(env)
     env["AIRFLOW__CORE__EXECUTOR"] = "CeleryExecutor"
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = metadata_url
+    if metadata_url.startswith("postgresql+psycopg:"):
+        # Airflow derives its async URL as postgresql+asyncpg (not installed); psycopg 3 is async too
+        env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC", metadata_url)
     env["AIRFLOW__CELERY__BROKER_URL"] = broker_url
     env.setdefault("AIRFLOW__CELERY__RESULT_BACKEND", "db+" + metadata_url)
     env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(concurrency)

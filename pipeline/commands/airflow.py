@@ -330,6 +330,8 @@ def run_celery(env: dict[str, str], home: Path, host: str, port: int, broker_url
                 procs[name] = subprocess.Popen([sys.executable, "-m", "airflow", *args], env=cenv, cwd=home,
                                                stdout=log, stderr=subprocess.STDOUT,
                                                stdin=subprocess.DEVNULL, start_new_session=True)
+        # Which process is which (Celery rewrites its workers' command lines): for operators, tests.
+        (home / "components.json").write_text(json.dumps({n: p.pid for n, p in procs.items()}), encoding="utf-8")
         url = f"http://{host}:{port}"
         if not wait_healthy(f"{url}/api/v2/monitor/health", procs["api-server"]):
             err.print(f"[red]the Airflow API server did not become healthy; see {log_dir}[/red]")

@@ -172,3 +172,30 @@ def test_radar_airflow_celery_spreads_crawls_over_two_workers_and_survives_losin
         assert tree and _live(tree | {proc.pid}) == []
     finally:
         sim.stop()
+
+
+def test_celery_profile_requires_a_reachable_postgresql_metadata_database():
+    from pipeline.commands.airflow import check_metadata_url
+    assert "needs PostgreSQL" in check_metadata_url("sqlite:////tmp/airflow.db")
+    port = free_port()  # nothing listens there
+    problem = check_metadata_url(f"postgresql+psycopg://u:secret@127.0.0.1:{port}/airflow")
+    assert "not reachable" in problem and "secret" not in problem
+
+
+def test_celery_components_share_settings_and_name_each_worker(tmp_path):
+    from pipeline.commands.airflow import celery_components, celery_env
+    url = "postgresql+psycopg://u:p@db/airflow"
+    env = celery_env({"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "9000"}, url, "redis://r:6379/0",
+                     tmp_path, workers=3, concurrency=2)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + url
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == url
+    again = celery_env({}, url, "redis://r:6379/0", tmp_path, workers=3, concurrency=2)
+    assert again["AIRFLOW__API_AUTH__JWT_SECRET"] == env["AIRFLOW__API_AUTH__JWT_SECRET"]  # kept
+    comps = celery_components(env, 3, 2)
+    assert [c[0] for c in comps] == ["api-server", "scheduler", "dag-processor", "triggerer",
+                                     "worker1", "worker2", "worker3"]
+    workers = [c for c in comps if c[0].startswith("worker")]
+    assert [w[2]["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] for w in workers] == ["9000", "9001", "9002"]
+    assert [w[1][w[1].index("-H") + 1].split("@")[0] for w in workers] == ["worker1", "worker2", "worker3"]
+    assert all(w[2]["RADAR_AIRFLOW_WORKER_HOSTNAME"] == w[1][w[1].index("-H") + 1] for w in workers)

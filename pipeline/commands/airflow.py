@@ -201,8 +201,8 @@ def celery_env(env: dict[str, str], metadata_url: str, broker_url: str, home: Pa
     else:
         shared = {"jwt_secret": secrets.token_urlsafe(32), "secret_key": secrets.token_urlsafe(32)}
         home.mkdir(parents=True, exist_ok=True)
-        secrets_file.write_text(json.dumps(shared), encoding="utf-8")
-        secrets_file.chmod(0o600)
+        with os.fdopen(os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(json.dumps(shared))
     env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", shared["jwt_secret"])
     env.setdefault("AIRFLOW__API__SECRET_KEY", shared["secret_key"])
     return env

@@ -111,9 +111,11 @@ def test_radar_airflow_celery_spreads_crawls_over_two_workers_and_survives_losin
             token = _api("POST", f"{base}/auth/token", body={"username": "admin", "password": password})
             token = token["access_token"]
             _until(lambda: _api("GET", f"{base}/api/v2/dags/radar_crawl", token), 180, "radar_crawl parsed")
+            # Unpausing makes the scheduler start the latest hourly run (catchup off): that run is
+            # the one under test (a manual one would queue behind it: max_active_runs=1).
             _api("PATCH", f"{base}/api/v2/dags/radar_crawl", token, {"is_paused": False})
-            run_id = _api("POST", f"{base}/api/v2/dags/radar_crawl/dagRuns", token,
-                          {"logical_date": None})["dag_run_id"]
+            run_id = _until(lambda: _api("GET", f"{base}/api/v2/dags/radar_crawl/dagRuns", token)["dag_runs"],
+                            120, "the scheduled run")[0]["dag_run_id"]
             runs = f"{base}/api/v2/dags/radar_crawl/dagRuns/{run_id}"
 
             def crawls():

@@ -17,6 +17,7 @@ import sys
 import time
 
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -24,7 +25,7 @@ from tests.conftest import POSTGRES_URL, REPO
 from tests.dags.test_dags import (END, SMALL_REGISTRY, _api, _live, _until, free_port,
                                   simulator_config, start_simulator)
 
-SLOW_PAGE_SECONDS = 30
+SLOW_PAGE_SECONDS = 20
 
 
 def _airflow_metadata_url() -> str:
@@ -73,6 +74,11 @@ def test_radar_airflow_celery_spreads_crawls_over_two_workers_and_survives_losin
     try:
         platforms = simulator_config(sim, tmp_path / "config", [n for n in SMALL_REGISTRY if n in served])
         assert len(platforms) == 3
+        registry = tmp_path / "config" / "platforms.yaml"  # the slow page must not time out
+        doc = yaml.safe_load(registry.read_text(encoding="utf-8"))
+        for p in doc["platforms"]:
+            p["timeout_seconds"] = 6 * SLOW_PAGE_SECONDS
+        registry.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
         for name in platforms:  # each crawl takes > SLOW_PAGE_SECONDS: caught mid-run
             sim.set_fault(name, Fault("slow", pages=frozenset({1}), delay=SLOW_PAGE_SECONDS))
         port, redis_port = free_port(), free_port()

@@ -17,10 +17,12 @@ it in the grid), each crawling that platform from its checkpoints in a child pro
 * **`coverage`** also runs when crawls failed; it returns each platform's coverage for this
   run and fails (so the run shows red) if a platform failed after its retries.
 
-Settings come from the environment (`RADAR_HOME` or `DATABASE_URL`, `RADAR_CONFIG_DIR`).
+Settings come from the environment (`RADAR_HOME` or `DATABASE_URL`, `RADAR_CONFIG_DIR`;
+`RADAR_CRAWL_RETRY_DELAY_SECONDS`, default 120: the first retry's delay, doubled per retry).
 """
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -31,7 +33,7 @@ POSTS = Asset("radar://posts")
 DEFAULT_ARGS = {
     "owner": "civic-radar",
     "retries": 2,
-    "retry_delay": timedelta(minutes=2),
+    "retry_delay": timedelta(seconds=float(os.environ.get("RADAR_CRAWL_RETRY_DELAY_SECONDS", "120"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=20),
     "execution_timeout": timedelta(minutes=20),

@@ -25,6 +25,17 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def worker_hostname() -> str:
+    """Airflow's `[core] hostname_callable` for the Celery workers `radar airflow --executor
+    celery` starts on one machine: each names itself ($RADAR_AIRFLOW_WORKER_HOSTNAME, e.g.
+    `worker1@host`) so a task instance's `hostname` tells which worker ran it. Elsewhere: the
+    FQDN, as Airflow's default. (`worker1@host` still works in Airflow's log URLs: the part
+    before `@` is read as a user name.)"""
+    import os
+    import socket
+    return os.environ.get("RADAR_AIRFLOW_WORKER_HOSTNAME") or socket.getfqdn()
+
+
 def pool_for_platform(platform: str) -> str:
     """The pool of one platform's crawls."""
     return f"radar_{platform}"

@@ -4,8 +4,9 @@
 set -euo pipefail
 # chromium: browser-rendered platforms (scrapy-playwright) and the desk's browser tests; wrk: the
 # load tool of the desk benchmark (python -m benchmarks.desk_queue); fonts-wqy-microhei: Chinese
-# glyphs in the desk's screenshots (Debian's Chromium brings no CJK font)
-packages=(postgresql chromium wrk fonts-wqy-microhei)
+# glyphs in the desk's screenshots (Debian's Chromium brings no CJK font); redis-server: the Celery
+# broker of `radar airflow --executor celery`
+packages=(postgresql redis-server chromium wrk fonts-wqy-microhei)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

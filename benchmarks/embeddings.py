@@ -52,6 +52,26 @@ def nn_same_problem(vectors: np.ndarray, labels: list[str | None], queries: list
     return hits / len(queries) if queries else 0.0
 
 
+def paraphrase_nn(vectors: np.ndarray, keep: list) -> dict:
+    """Nearest-neighbour paraphrase accuracy over the simulator's (post, truth) pairs `keep`
+    (reposts and quotes left out), vectors in the same order: queries are original posts about a
+    problem with >= 2 such posts; pools: the relevant posts only, and every post."""
+    labels = [tr.problem_id if tr.relevant else None for _, tr in keep]
+    counts: dict[str, int] = {}
+    for _, tr in keep:
+        if tr.relevant and tr.kind == "problem":
+            counts[tr.problem_id] = counts.get(tr.problem_id, 0) + 1
+    queries = [i for i, (_, tr) in enumerate(keep)
+               if tr.relevant and tr.kind == "problem" and counts[tr.problem_id] >= 2]
+    relevant = [i for i, (_, tr) in enumerate(keep) if tr.relevant]
+    pos_in_rel = {j: k for k, j in enumerate(relevant)}
+    q_rel = [pos_in_rel[i] for i in queries]
+    lab_rel = [labels[i] for i in relevant]
+    return {"queries": len(queries), "pool_relevant": len(relevant), "pool_all": len(keep),
+            "relevant_pool": round(nn_same_problem(vectors[relevant], lab_rel, q_rel), 4),
+            "all_pool": round(nn_same_problem(vectors, labels, queries), 4)}
+
+
 def rate(n: int, seconds: float) -> float:
     return round(n / seconds, 1) if seconds > 0 else 0.0
 
@@ -85,7 +105,6 @@ def main() -> None:
     pairs = list(generate(args.seed, args.sim_posts, datetime(2026, 11, 20, 12, 0)))
     keep = [(p, tr) for p, tr in pairs if tr.kind not in ("repost", "quote")]
     sim_texts = [normalize("\n".join(x for x in (p.title, p.text) if x)).text for p, _ in keep]
-    labels = [tr.problem_id if tr.relevant else None for _, tr in keep]
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{tmp}/bench.db")
@@ -109,20 +128,12 @@ def main() -> None:
     tfidf = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True).fit_transform(sim_texts)
     tfidf = tfidf.toarray().astype(np.float32)  # rows are L2-normalized by TfidfVectorizer
 
-    counts: dict[str, int] = {}
-    for i, (_, tr) in enumerate(keep):
-        if tr.relevant and tr.kind == "problem":
-            counts[tr.problem_id] = counts.get(tr.problem_id, 0) + 1
-    queries = [i for i, (_, tr) in enumerate(keep)
-               if tr.relevant and tr.kind == "problem" and counts[tr.problem_id] >= 2]
-    relevant = [i for i, (_, tr) in enumerate(keep) if tr.relevant]
-    pos_in_rel = {j: k for k, j in enumerate(relevant)}
-    q_rel = [pos_in_rel[i] for i in queries]
-    lab_rel = [labels[i] for i in relevant]
-    para = {"queries": len(queries), "pool_relevant": len(relevant), "pool_all": len(keep)}
+    para = {}
     for name, vecs in (("e5", e5), ("tfidf_char12", tfidf)):
-        para[name] = {"relevant_pool": round(nn_same_problem(vecs[relevant], lab_rel, q_rel), 4),
-                      "all_pool": round(nn_same_problem(vecs, labels, queries), 4)}
+        scores = paraphrase_nn(vecs, keep)
+        para.update(queries=scores.pop("queries"), pool_relevant=scores.pop("pool_relevant"),
+                    pool_all=scores.pop("pool_all"))
+        para[name] = scores
         print(f"paraphrase NN, {name:>12}: {para[name]['relevant_pool']:.1%} with relevant posts only, "
               f"{para[name]['all_pool']:.1%} among all {len(keep)} posts (noise, traps)")
     result["paraphrase_nn"] = para

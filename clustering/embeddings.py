@@ -5,8 +5,11 @@ The default, multilingual-e5-small, understands Chinese; `make setup` builds it 
 
 RADAR_EMBEDDING_MODEL  a folder path, or a sentence-transformers model name. The names
                        `multilingual-e5-small` / `intfloat/multilingual-e5-small` (the default)
-                       mean the folder built at install; any other name must already be in the
-                       local Hugging Face cache: nothing is ever downloaded.
+                       mean the folder built at install; `multilingual-e5-small-int8` the same
+                       model as int8 ONNX, also built at install
+                       (scripts/build_embedding_variants.py), run by onnxruntime; any other name
+                       must already be in the local Hugging Face cache: nothing is ever
+                       downloaded. A folder holding `model.onnx` is run as the int8 variant is.
 RADAR_MODELS_DIR       where the build puts models (default <venv>/share/civic-radar/models)
 """
 from __future__ import annotations
@@ -26,7 +29,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 DEFAULT_MODEL = "multilingual-e5-small"
 BUILT_NAMES = {DEFAULT_MODEL, "intfloat/" + DEFAULT_MODEL}
+INT8_MODEL = DEFAULT_MODEL + "-int8"
 BUILD_COMMAND = "make setup  (or: .venv/bin/python scripts/build_embedding_model.py)"
+INT8_BUILD_COMMAND = "make setup  (or: .venv/bin/python scripts/build_embedding_variants.py)"
 BUILD_MARKER = "civic_radar_build.json"
 
 
@@ -57,6 +62,12 @@ def default_model_path(setting: str | None = None) -> Path | str:
         if not (path / "modules.json").is_file():
             raise EmbeddingModelMissing(
                 f"embedding model {value!r} is not built: {path} is missing. Build it with {BUILD_COMMAND}")
+        return path
+    if value == INT8_MODEL:
+        path = models_dir() / INT8_MODEL
+        if not (path / "model.onnx").is_file():
+            raise EmbeddingModelMissing(
+                f"embedding model {value!r} is not built: {path} is missing. Build it with {INT8_BUILD_COMMAND}")
         return path
     path = Path(value).expanduser()
     if path.is_dir():
@@ -114,14 +125,72 @@ def _model_id(model: str | Path) -> str:
         return str(model)
     try:
         marker = json.loads((path / BUILD_MARKER).read_text())
-        return f"{path.name}@{marker['weights_sha256'][:12]}"
+        return f"{path.name}@{(marker.get('artefact_sha256') or marker['weights_sha256'])[:12]}"
     except (OSError, ValueError, KeyError):
         return path.name
 
 
-def default_embedder(setting: str | None = None, **kwargs) -> SentenceTransformerEmbedder:
+class OnnxEmbedder:
+    """An ONNX export of a mean-pooled, normalized encoder (the int8 multilingual-e5-small that
+    scripts/build_embedding_variants.py builds), run by onnxruntime on CPU.
+
+    The folder holds `model.onnx` (inputs input_ids and attention_mask, output the pooled,
+    normalized embedding), `tokenizer.json` and `config.json` (prefix, max_seq_length, dim,
+    pad_token_id). Texts are cut to `max_chars` characters, prefixed, tokenized (truncated to
+    max_seq_length tokens), sorted by length and run `batch_size` at a time, so little padding.
+    """
+
+    def __init__(self, folder: str | Path, name: str | None = None, batch_size: int = 32,
+                 max_chars: int = 512, threads: int | None = None):
+        folder = Path(folder)
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+            config = json.loads((folder / "config.json").read_text())
+            self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+            options.inter_op_num_threads = 1
+            self.session = ort.InferenceSession(str(folder / "model.onnx"), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a missing file, or onnxruntime's own load errors (truncated file)
+            raise EmbeddingModelMissing(f"ONNX embedding model {folder} could not be loaded ({exc}). "
+                                        f"Build it with {INT8_BUILD_COMMAND}") from exc
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(int(config["max_seq_length"]))
+        self.prefix = config["prefix"]
+        self.pad_id = int(config["pad_token_id"])
+        self.dim = int(config["dim"])
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+        self.name = f"{_model_id(folder) if name is None else name}|{self.prefix}|{max_chars}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if len(texts) == 0:
+            return out
+        ids = [e.ids for e in self.tokenizer.encode_batch(
+            [self.prefix + (t or "")[:self.max_chars] for t in texts])]
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            width = max(len(ids[r]) for r in rows)
+            batch = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for k, r in enumerate(rows):
+                batch[k, :len(ids[r])] = ids[r]
+                mask[k, :len(ids[r])] = 1
+            out[rows] = self.session.run(None, {"input_ids": batch, "attention_mask": mask})[0]
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+def default_embedder(setting: str | None = None, **kwargs) -> SentenceTransformerEmbedder | OnnxEmbedder:
     """The configured model; e5 models get their "query: " prefix, others none."""
     model = default_model_path(setting)
+    if isinstance(model, Path) and (model / "model.onnx").is_file():
+        kwargs.pop("prefix", None)  # the folder's config.json names it
+        return OnnxEmbedder(model, **kwargs)
     if "prefix" not in kwargs:
         kwargs["prefix"] = "query: " if "e5" in Path(str(model)).name.lower() else ""
     return SentenceTransformerEmbedder(model, **kwargs)

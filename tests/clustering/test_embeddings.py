@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from clustering.embedding_cache import embed_posts
-from clustering.embeddings import (DEFAULT_MODEL, EmbeddingModelMissing, SentenceTransformerEmbedder,
-                                   default_embedder, default_model_path)
+from clustering.embeddings import (DEFAULT_MODEL, INT8_MODEL, EmbeddingModelMissing, OnnxEmbedder,
+                                   SentenceTransformerEmbedder, default_embedder, default_model_path)
 from core.models import EnrichedPost, Enrichment
 from tests.conftest import make_post
 
@@ -25,11 +25,10 @@ UNRELATED = ["宝安区西乡街道某小区楼下夜间施工噪音扰民，严
              "今天天气不错，周末去大梅沙看海"]
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    """The default model, loaded with every outgoing connection refused."""
+def _offline(setting: str | None = None):
+    """The model `setting` names (default: the default), loaded with every outgoing connection refused."""
     try:
-        default_model_path()
+        default_model_path(setting)
     except EmbeddingModelMissing as exc:
         if os.environ.get("RADAR_REQUIRE_EMBEDDING_MODEL") == "1":
             pytest.fail(f"the embedding model is required here but missing: {exc}")
@@ -41,7 +40,17 @@ def embedder():
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(socket.socket, "connect", refuse)
         mp.setattr(socket, "create_connection", refuse)
-        return default_embedder()
+        return default_embedder(setting)
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return _offline()
+
+
+@pytest.fixture(scope="module")
+def int8_embedder():
+    return _offline(INT8_MODEL)
 
 
 def _ep(native_id: str, text: str) -> EnrichedPost:
@@ -59,6 +68,16 @@ def test_a_missing_model_names_the_build_command(tmp_path, monkeypatch):
     (tmp_path / "mine").mkdir()
     assert default_model_path(str(tmp_path / "mine")) == tmp_path / "mine"
     assert default_model_path("org/some-model") == "org/some-model"  # left to the local cache
+
+
+def test_a_missing_int8_model_names_its_build_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("RADAR_MODELS_DIR", str(tmp_path))
+    with pytest.raises(EmbeddingModelMissing, match="build_embedding_variants"):
+        default_model_path(INT8_MODEL)
+    (tmp_path / INT8_MODEL).mkdir()
+    (tmp_path / INT8_MODEL / "model.onnx").write_bytes(b"not a model")
+    with pytest.raises(EmbeddingModelMissing, match="could not be loaded"):
+        default_embedder(INT8_MODEL)
 
 
 def test_hub_is_switched_off_in_process():
@@ -111,6 +130,36 @@ def test_cache_round_trip_with_the_model(embedder, sqlite_store):
     assert np.allclose(first, embedder.encode([LAMP[0], LAMP[1], LAMP[0]]), atol=1e-5)
 
 
+@pytest.mark.slow
+def test_int8_loads_offline_and_encodes_normalized_float32(int8_embedder, embedder):
+    assert isinstance(int8_embedder, OnnxEmbedder)
+    assert int8_embedder.dim == 384 and INT8_MODEL in int8_embedder.name
+    assert int8_embedder.name != embedder.name  # the cache keeps their vectors apart
+    v = int8_embedder.encode(LAMP + UNRELATED)
+    assert v.dtype == np.float32 and v.shape == (5, 384)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert int8_embedder.encode([]).shape == (0, 384)
+    # Activations are quantized per batch (dynamic quantization), so a text's vector moves a
+    # little with its batch-mates; far less than int8 moves it from fp32 (cosine ~0.99).
+    one_by_one = np.stack([int8_embedder.encode([t])[0] for t in LAMP + UNRELATED])
+    assert (v * one_by_one).sum(axis=1).min() > 0.995
+
+
+@pytest.mark.slow
+def test_int8_agrees_with_fp32(int8_embedder, embedder):
+    texts = LAMP + UNRELATED + ["深南大道有个坑，车开过去很危险", "路燈壞了"]
+    cos = (int8_embedder.encode(texts) * embedder.encode(texts)).sum(axis=1)
+    assert cos.min() > 0.97, cos
+
+
+@pytest.mark.slow
+def test_int8_paraphrases_are_closer_than_unrelated_texts(int8_embedder):
+    v = int8_embedder.encode(LAMP + UNRELATED)
+    sims = v @ v.T
+    assert sims[0, 1] > sims[0, 2:].max() + 0.02
+    assert sims[1, 0] > sims[1, 2:].max() + 0.02
+
+
 class CountingEmbedder:
     """Deterministic stand-in: records every text it is asked to encode."""
 
@@ -143,4 +192,5 @@ def test_embed_posts_computes_each_text_once_and_reuses_the_cache(store):
 def test_embedder_protocol_is_met_by_both():
     from clustering.embeddings import Embedder
     assert isinstance(CountingEmbedder(), Embedder)
-    assert {"name", "dim", "encode"} <= set(dir(SentenceTransformerEmbedder)) | {"name", "dim"}
+    for cls in (SentenceTransformerEmbedder, OnnxEmbedder):
+        assert {"name", "dim", "encode"} <= set(dir(cls)) | {"name", "dim"}

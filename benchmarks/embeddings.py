@@ -19,7 +19,6 @@ import os
 import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer

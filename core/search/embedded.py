@@ -29,7 +29,7 @@ from core.search.errors import SearchError, SearchUnavailable
 from core.search.models import (LeadHit, PostHit, PostQuery, SearchPage, TrendBucket,
                                 check_point, check_text, encode_cursor, snippet)
 from core.search.points import distance_m, lead_points
-from core.search.query import Terms, highlight, parse_terms
+from core.search.query import Terms, highlight
 from core.store import Store
 
 SCHEMA = [

@@ -3,7 +3,6 @@
 Behaviour only, never scores; every read follows a refresh."""
 from __future__ import annotations
 
-from collections import Counter
 from datetime import timedelta
 
 import numpy as np

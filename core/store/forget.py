@@ -117,28 +117,10 @@ class ForgetRepository(Repository):
         return changed
 
     def _redact_labels(self, conn, leads: Sequence[str], redactor: Redactor) -> int:
-        n = 0
-        for chunk in chunks(list(leads)):
-            rows = conn.execute(select(t.triage_labels.c.id, t.triage_labels.c.text)
-                                .where(t.triage_labels.c.lead_id.in_(chunk))).all()
-            for label_id, text in rows:
-                clean = redactor.text(text)
-                if clean != text:
-                    conn.execute(update(t.triage_labels).where(t.triage_labels.c.id == label_id).values(text=clean))
-                    n += 1
-        return n
+        return _redact_rows(conn, t.triage_labels, t.triage_labels.c.text, leads, redactor.text)
 
     def _redact_events(self, conn, leads: Sequence[str], redactor: Redactor) -> int:
-        n = 0
-        for chunk in chunks(list(leads)):
-            rows = conn.execute(select(t.lead_events.c.id, t.lead_events.c.detail)
-                                .where(t.lead_events.c.lead_id.in_(chunk))).all()
-            for event_id, detail in rows:
-                clean = redactor.json(detail)
-                if clean != detail:
-                    conn.execute(update(t.lead_events).where(t.lead_events.c.id == event_id).values(detail=clean))
-                    n += 1
-        return n
+        return _redact_rows(conn, t.lead_events, t.lead_events.c.detail, leads, redactor.json)
 
     def _redact_orders(self, conn, leads: Sequence[str], ids: set[str], redactor: Redactor,
                        now: datetime) -> list[str]:
@@ -194,3 +176,17 @@ class ForgetRepository(Repository):
         q = select(t.deletion_requests).order_by(t.deletion_requests.c.at.desc()).limit(limit)
         with self.db.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def _redact_rows(conn, table, column, leads: Sequence[str], clean) -> int:
+    """Rewrite `column` of the rows of `table` belonging to `leads` through `clean`; returns how
+    many rows changed."""
+    n = 0
+    for chunk in chunks(list(leads)):
+        rows = conn.execute(select(table.c.id, column).where(table.c.lead_id.in_(chunk))).all()
+        for row_id, value in rows:
+            cleaned = clean(value)
+            if cleaned != value:
+                conn.execute(update(table).where(table.c.id == row_id).values({column.name: cleaned}))
+                n += 1
+    return n

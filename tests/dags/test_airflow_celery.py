@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from core.store import Store
 from tests.conftest import POSTGRES_URL, REPO
-from tests.dags.test_dags import (END, SMALL_REGISTRY, _api, _live, _until, free_port,
+from tests.dags.test_dags import (END, SMALL_REGISTRY, _api, _interrupt, _live, _until, free_port,
                                   simulator_config, start_simulator)
 
 SLOW_PAGE_SECONDS = 20
@@ -162,20 +162,7 @@ def test_radar_airflow_celery_spreads_crawls_over_two_workers_and_survives_losin
                 assert final[name]["hostname"].split("@")[0] == survivor, final[name]
         finally:
             tree |= descendants(proc.pid)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=240)
-            except subprocess.TimeoutExpired:
-                for pid in tree | descendants(proc.pid) | {proc.pid}:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                raise
-            finally:
-                err = proc.stderr.read()
-                if proc.returncode is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
+            err = _interrupt(proc, tree, timeout=240)
             timings["stopped"] = time.monotonic() - started
             print("timings (s):", {k: round(v) for k, v in timings.items()})
         assert proc.returncode == 0, err

@@ -271,6 +271,27 @@ def _live(pids: set[int]) -> list[int]:
     return alive
 
 
+def _interrupt(proc: subprocess.Popen, tree: set[int], timeout: float) -> str:
+    """Ctrl-C to a `radar airflow` command and wait for it; its stderr. If it does not stop,
+    kill the whole tree, or its pipes (and processes) outlive the test, and re-raise."""
+    from pipeline.commands.airflow import descendants
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for pid in tree | descendants(proc.pid) | {proc.pid}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        raise
+    finally:
+        err = proc.stderr.read()
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return err
+
+
 def _api(method: str, url: str, token: str | None = None, body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
@@ -338,21 +359,7 @@ def test_radar_airflow_standalone_runs_a_crawl_and_stops_clean(tmp_path):
             assert all(t["pool"] == f"radar_{t['rendered_map_index']}" for t in crawls)
         finally:
             tree |= descendants(proc.pid)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=150)
-            except subprocess.TimeoutExpired:
-                # It did not stop: kill the whole tree, or its pipes (and processes) outlive the test.
-                for pid in tree | descendants(proc.pid) | {proc.pid}:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                raise
-            finally:
-                err = proc.stderr.read()
-                if proc.returncode is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
+            err = _interrupt(proc, tree, timeout=150)
         assert proc.returncode == 0, err
         assert "no process left behind" in err
         assert tree and _live(tree | {proc.pid}) == []

@@ -43,6 +43,12 @@ def actor_of(user: User) -> Actor:
     return Actor(user.username, Role(user.role), tuple(user.districts))
 
 
+def scope_of(p: Principal) -> tuple[str, ...]:
+    """The districts whose leads and posts the caller sees (empty: all). Admins and integrations
+    see every district; the JSON API and the desk pages scope by this one rule."""
+    return () if p.actor.role in (Role.ADMIN, Role.INTEGRATION) else tuple(p.actor.districts)
+
+
 class TokenCache:
     """Verified API tokens (by SHA-256) -> user id, for a minute; the user is still re-read
     each request, so disabling a user takes effect at once."""

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime
 
-from core.search import PostQuery, SearchError, SearchUnavailable
-from leads_api.auth import Principal
+from core.search import LeadHit, PostQuery, SearchError, SearchIndex, SearchUnavailable
+from leads_api.auth import Principal, scope_of
 from leads_api.deps import current, search_of
 from leads_api.schemas import ErrorBody, LeadHitPublic, PostHitPublic, PostSearchPage, TrendBucketPublic
 
@@ -20,9 +20,12 @@ ERRORS = {401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": E
 router = APIRouter(tags=["search"])
 
 
-def _scope(p: Principal) -> tuple[str, ...]:
-    from core.triage import Role
-    return () if p.actor.role in (Role.ADMIN, Role.INTEGRATION) else tuple(p.actor.districts)
+def leads_within(search: SearchIndex, text: str, scope: tuple[str, ...], size: int) -> list[LeadHit]:
+    """At most `size` leads whose title or keywords hold every word of `text`, in the districts
+    of `scope` (empty: all), highest priority first. The index knows no scope, so it is applied
+    to the index's answer, read a little deeper. Raises what `search_leads` raises."""
+    hits = search.search_leads(text, size=min(100, size * (4 if scope else 1)))
+    return [h for h in hits if not scope or h.district in scope][:size]
 
 
 @router.get("/search/posts", response_model=PostSearchPage, responses=ERRORS)
@@ -40,7 +43,7 @@ def search_posts(
     search=Depends(search_of),
 ) -> PostSearchPage:
     """Posts newest first; page on with `after`."""
-    scope = _scope(p)
+    scope = scope_of(p)
     if scope and district and district not in scope:
         return PostSearchPage(total=0, items=[], next_after=None)
     try:
@@ -63,15 +66,12 @@ def search_leads(
     search=Depends(search_of),
 ) -> list[LeadHitPublic]:
     """Leads whose title or keywords hold every word, highest priority first."""
-    scope = _scope(p)
     try:
-        # the caller's scope is applied after the index answers: read a little deeper
-        hits = search.search_leads(q, size=min(100, size * (4 if scope else 1)))
+        hits = leads_within(search, q, scope_of(p), size)
     except SearchError as exc:
         raise HTTPException(422, str(exc)) from exc
     except SearchUnavailable as exc:
         raise HTTPException(503, str(exc)) from exc
-    hits = [h for h in hits if not scope or h.district in scope][:size]
     return [LeadHitPublic(**{k: getattr(h, k) for k in LeadHitPublic.model_fields}) for h in hits]
 
 
@@ -88,7 +88,7 @@ def search_trends(
         raise HTTPException(422, "until must be after since")
     if until - since > MAX_TREND_SPAN:
         raise HTTPException(422, f"at most {MAX_TREND_SPAN.days} days at a time")
-    scope = _scope(p)
+    scope = scope_of(p)
     try:
         buckets = search.trends(since, until)
     except SearchUnavailable as exc:

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from core import sla
 from core.models import Lead, LeadStatus, utcnow
 from core.triage import ALLOWED, REJECT_REASONS, Role
-from leads_api.auth import SESSION_COOKIE, Principal, actor_of
+from leads_api.auth import SESSION_COOKIE, Principal, actor_of, scope_of  # noqa: F401 - pages import scope_of from here
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 LOCAL = timezone(timedelta(hours=8), "北京时间")  # Shenzhen keeps no daylight saving time
@@ -165,11 +165,6 @@ def to_login(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     query = urlencode({"next": target}) if request.method == "GET" and target.startswith("/desk") else ""
     return RedirectResponse("/login" + (f"?{query}" if query else ""), status_code=303)
-
-
-def scope_of(p: Principal) -> tuple[str, ...]:
-    """The districts whose leads the user sees (empty: all)."""
-    return () if p.actor.role in (Role.ADMIN, Role.INTEGRATION) else p.actor.districts
 
 
 def is_supervisor(p: Principal) -> bool:

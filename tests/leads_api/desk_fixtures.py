@@ -99,3 +99,10 @@ def add_users(store) -> None:
     store.users.add("nan_b", "analyst", password=PASSWORD, display_name="南山分析员乙", districts=("南山区",))
     store.users.add("fu_a", "analyst", password=PASSWORD, display_name="福田分析员", districts=("福田区",))
     store.users.add("boss", "supervisor", password=PASSWORD, display_name="值班主管", districts=("南山区",))
+
+
+def index(store) -> None:
+    """Build the embedded search index from the store, as `radar index rebuild` does."""
+    from core.search.embedded import EmbeddedSearch
+    from pipeline.commands.index import rebuild_index
+    rebuild_index(store, EmbeddedSearch(store))

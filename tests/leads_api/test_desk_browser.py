@@ -4,7 +4,8 @@ in, sees only 南山区's queue, claims and verifies a lead with a corrected cat
 dispatches another in one click, rejects one with a reason, merges two, splits one and finds it
 all in the audit log; a second analyst meets
 the lock, then a 409 on a form rendered before the first analyst's change. Hostile post text
-stays inert (no dialog ever opens). Screenshots go to tests/leads_api/screenshots/."""
+stays inert (no dialog ever opens). The search page finds posts by Chinese words with their
+matches marked. Screenshots go to tests/leads_api/screenshots/."""
 from __future__ import annotations
 
 import re
@@ -17,7 +18,7 @@ import pytest
 
 from core.store import Store
 from leads_api.app import create_app
-from tests.leads_api.desk_fixtures import PASSWORD, add_users, lead_id, seed
+from tests.leads_api.desk_fixtures import PASSWORD, add_users, index, lead_id, seed
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +44,7 @@ def desk_server(tmp_path, config):
     store = Store.open(f"sqlite:///{tmp_path}/radar.db")
     seed(store, config)
     add_users(store)
+    index(store)
     app = create_app(store, config, secret="browser-test-secret")
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
@@ -288,3 +290,41 @@ def test_analyst_desk_in_chromium(desk_server, chromium, tmp_path):
     assert watch.errors == [], watch.errors
     ctx_b.close()
     ctx_a.close()
+
+
+def test_search_page_in_chromium(desk_server, chromium):
+    base = desk_server
+    SHOTS.mkdir(exist_ok=True)
+    watch = Watch()
+    ctx, a = _login(chromium, base, "nan_a", watch)
+    a.locator(".nav a", has_text="搜索").click()
+    expect(a).to_have_url(f"{base}/desk/search")
+    expect(a.locator("#search-q")).to_be_focused()
+
+    # two Chinese words, both must match: lead 4's post (newer) before lead 3's
+    a.locator("#search-q").fill("科技园 垃圾")
+    a.locator("#search-form button[type=submit]").click()
+    expect(a).to_have_url(re.compile(r"/desk/search\?q=%E7%A7%91%E6%8A%80%E5%9B%AD(\+|%20)%E5%9E%83%E5%9C%BE&"))
+    expect(a.locator("#search-q")).to_have_value("科技园 垃圾")
+    results = a.locator("article.hit")
+    expect(results).to_have_count(2)
+    expect(a.locator("h1 .count")).to_have_text("2 条帖子")
+    expect(results.nth(0)).to_have_attribute("data-post", "weibo:40")
+    expect(results.nth(0).locator("mark")).to_have_text(["科技园", "垃圾"])
+    expect(results.nth(1).locator("mark")).to_have_text(["科技园", "垃圾"])
+    expect(a.locator("#lead-hits a")).to_have_count(2)
+    a.screenshot(path=str(SHOTS / "search.png"), full_page=True)
+
+    # a result leads to its lead
+    results.nth(1).locator("a.lead-link").click()
+    expect(a).to_have_url(f"{base}/desk/leads/{lead_id(3)}")
+
+    # hostile text in a hit stays text
+    a.goto(f"{base}/desk/search?q=script")
+    expect(results).to_have_count(1)
+    expect(results.locator(".post-text")).to_contain_text("<script>alert(1)</script><img src=x onerror=")
+    assert a.locator("main img").count() == 0 and a.locator("main script").count() == 0
+
+    assert watch.dialogs == [], watch.dialogs
+    assert watch.errors == [], watch.errors
+    ctx.close()

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette_csrf import CSRFMiddleware
 
 from core.config import Config
+from core.search.errors import SearchUnavailable
 from core.store import ConcurrencyError, LeadNotFound, Store
 from core.store.orders import LiveOrderExists, OrderNotFound
 from core import triage
@@ -119,6 +120,11 @@ def create_app(store: Store, config: Config, *, secret: str | None = None) -> Fa
     async def bad_value(_: Request, exc: BadValue) -> JSONResponse:
         return _error(422, "invalid request parameters", "invalid_request",
                       problems=[Problem(param=exc.field, message=exc.message)])
+
+    @app.exception_handler(SearchUnavailable)
+    async def search_down(_: Request, exc: SearchUnavailable) -> JSONResponse:
+        # Raised where the index is opened (search_of), before a route's own handling.
+        return _error(503, str(exc), "search_unavailable")
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:

@@ -13,16 +13,18 @@ substring match does too, so both backends answer the same question.
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
 
 import numpy as np
-from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch import ConnectionError as EsConnectionError
+from elasticsearch import ConnectionTimeout, Elasticsearch, NotFoundError
 from elasticsearch.helpers import streaming_bulk
 
 from core.models import EnrichedPost, Lead
-from core.search.errors import IndexingError, SearchError
+from core.search.errors import IndexingError, SearchError, SearchUnavailable
 from core.search.models import (LeadHit, PostHit, PostQuery, SearchPage, TrendBucket, check_point, check_text,
                                 encode_cursor, snippet)
 from core.search.points import lead_points
@@ -55,6 +57,18 @@ def phrase_clauses(terms: Terms, fields: list[str]) -> list[dict]:
     which a plain match is the same question, and cheaper to answer."""
     return [{"multi_match": {"query": term, "fields": fields, "operator": "and"}} if len(term) <= 2 else
             {"multi_match": {"query": term, "type": "phrase", "fields": fields}} for term in terms.all]
+
+
+def served(method):
+    """A cluster that cannot be reached (after the client's own retries) is SearchUnavailable:
+    the desk answers 503 and says so, rather than failing with the transport's error."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (EsConnectionError, ConnectionTimeout) as exc:
+            raise SearchUnavailable(f"Elasticsearch cannot be reached: {exc}") from exc
+    return call
 
 
 class ElasticSearch:
@@ -100,6 +114,7 @@ class ElasticSearch:
     def _dense(self) -> dict:
         return {"type": "dense_vector", "dims": self.dims, "index": True, "similarity": "cosine"}
 
+    @served
     def _ensure(self) -> None:
         """Template, alias and leads index, each created only when missing or updated in place."""
         self.es.indices.put_index_template(
@@ -241,11 +256,13 @@ class ElasticSearch:
         return deleted + self._delete_by_query({"range": {"published_at": {"lt": iso(cutoff)}}})
 
     # -- reading ---------------------------------------------------------------------------
+    @served
     def count_posts(self) -> int:
         if not self._post_indices():
             return 0
         return int(self.es.count(index=self.posts_alias)["count"])
 
+    @served
     def search_posts(self, q: PostQuery) -> SearchPage:
         if q.matches_nothing or not self._post_indices():
             return SearchPage((), 0, None)
@@ -284,6 +301,7 @@ class ElasticSearch:
         next_after = encode_cursor(hits[-1].published_at, hits[-1].post_id) if len(raw) > q.size else None
         return SearchPage(tuple(hits), int(resp["hits"]["total"]["value"]), next_after)
 
+    @served
     def trends(self, since: datetime, until: datetime) -> list[TrendBucket]:
         if not self._post_indices():
             return []
@@ -315,6 +333,7 @@ class ElasticSearch:
                 add(when, None, day["no_district"])
         return sorted(out, key=lambda b: (b.day, b.district or "", b.category or ""))
 
+    @served
     def candidate_leads_many(self, vectors: np.ndarray, districts: Sequence[str | None], *,
                              since: datetime | None = None, k: int = 10,
                              per_request: int = 200) -> list[list[LeadHit]]:
@@ -350,6 +369,7 @@ class ElasticSearch:
                                **{k: f(h) for k, f in extra.items()}))
         return out
 
+    @served
     def search_leads(self, text: str, size: int = 20) -> list[LeadHit]:
         terms = check_text(text, size)
         if not terms:
@@ -359,6 +379,7 @@ class ElasticSearch:
                               sort=[{"priority": "desc"}, {"lead_id": "asc"}])
         return self._lead_hits(resp["hits"]["hits"])
 
+    @served
     def leads_near(self, lat: float, lon: float, meters: float, size: int = 20) -> list[LeadHit]:
         check_point(lat, lon, meters, size)
         resp = self.es.search(

@@ -104,3 +104,15 @@ def test_trends_count_relevant_posts_per_day_district_and_category(app_and_token
     assert client(app_and_tokens).get("/search/trends", params=too_long).status_code == 422
     backwards = {"since": params["until"], "until": params["since"]}
     assert client(app_and_tokens).get("/search/trends", params=backwards).status_code == 422
+
+
+def test_unreachable_elasticsearch_is_503_not_a_crash(app_and_tokens, monkeypatch):
+    import socket
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("ELASTICSEARCH_URL", f"http://127.0.0.1:{port}")
+    c = client(app_and_tokens)
+    r = c.get("/search/posts", params={"q": "路灯"})
+    assert r.status_code == 503, r.text
+    assert r.json()["code"] == "search_unavailable" and "cannot be reached" in r.json()["error"]

@@ -17,8 +17,8 @@ $(STAMP): requirements.lock pyproject.toml scripts/system-deps.sh scripts/build_
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/python scripts/build_embedding_model.py
-	# the int8 ONNX variant (RADAR_EMBEDDING_MODEL=multilingual-e5-small-int8), from the folder above
-	$(BIN)/python scripts/build_embedding_variants.py --only int8
+	# the int8 ONNX and the static variants (RADAR_EMBEDDING_MODEL=multilingual-e5-small-int8 / -static), from the folder above
+	$(BIN)/python scripts/build_embedding_variants.py --only int8,static
 	touch $(STAMP)
 
 demo: setup

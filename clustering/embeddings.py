@@ -7,13 +7,17 @@ RADAR_EMBEDDING_MODEL  a folder path, or a sentence-transformers model name. The
                        `multilingual-e5-small` / `intfloat/multilingual-e5-small` (the default)
                        mean the folder built at install; `multilingual-e5-small-int8` the same
                        model as int8 ONNX, also built at install
-                       (scripts/build_embedding_variants.py), run by onnxruntime; any other name
+                       (scripts/build_embedding_variants.py), run by onnxruntime;
+                       `multilingual-e5-small-static` a model2vec static model distilled from
+                       it (also built at install; far faster, less exact); any other name
                        must already be in the local Hugging Face cache: nothing is ever
-                       downloaded. A folder holding `model.onnx` is run as the int8 variant is.
+                       downloaded. A folder holding `model.onnx` is run as the int8 variant is, one whose
+                       config.json says model2vec as the static one is.
 RADAR_MODELS_DIR       where the build puts models (default <venv>/share/civic-radar/models)
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -30,6 +34,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 DEFAULT_MODEL = "multilingual-e5-small"
 BUILT_NAMES = {DEFAULT_MODEL, "intfloat/" + DEFAULT_MODEL}
 INT8_MODEL = DEFAULT_MODEL + "-int8"
+STATIC_MODEL = DEFAULT_MODEL + "-static"
 BUILD_COMMAND = "make setup  (or: .venv/bin/python scripts/build_embedding_model.py)"
 INT8_BUILD_COMMAND = "make setup  (or: .venv/bin/python scripts/build_embedding_variants.py)"
 BUILD_MARKER = "civic_radar_build.json"
@@ -68,6 +73,13 @@ def default_model_path(setting: str | None = None) -> Path | str:
         if not (path / "model.onnx").is_file():
             raise EmbeddingModelMissing(
                 f"embedding model {value!r} is not built: {path} is missing. Build it with {INT8_BUILD_COMMAND}")
+        return path
+    if value == STATIC_MODEL:
+        path = models_dir() / STATIC_MODEL
+        if not (path / "model.safetensors").is_file():
+            raise EmbeddingModelMissing(
+                f"embedding model {value!r} is not built: {path} is missing. Build it with "
+                ".venv/bin/python scripts/build_embedding_variants.py --only static")
         return path
     path = Path(value).expanduser()
     if path.is_dir():
@@ -185,12 +197,60 @@ class OnnxEmbedder:
         return out
 
 
-def default_embedder(setting: str | None = None, **kwargs) -> SentenceTransformerEmbedder | OnnxEmbedder:
+class StaticEmbedder:
+    """A model2vec static model (token vectors distilled from the encoder, averaged): thousands
+    of texts a second on one core, at some cost in meaning (benchmarks/embedding_options.py).
+    No prefix: a static model has no attention for "query: " to steer.
+
+    The build (scripts/build_embedding_variants.py) leaves `centre.npy`, the mean vector of a
+    civic corpus (averaged token vectors otherwise all point one way), `projection.npy`, a
+    linear map fitted onto e5's sentence vectors, and `floor` in civic_radar_static.json: the
+    cosine that counts as unrelated, which the clusterer uses in place of e5's."""
+
+    def __init__(self, folder: str | Path, max_chars: int = 512, **_ignored):
+        folder = Path(folder)
+        try:
+            from model2vec import StaticModel
+            self.model = StaticModel.from_pretrained(str(folder))
+            extra = json.loads((folder / "civic_radar_static.json").read_text())
+            self.centre = np.load(folder / extra["centre"]).astype(np.float32)
+            self.projection = np.load(folder / extra["projection"]).astype(np.float32)
+            self.floor = float(extra["floor"])
+        except Exception as exc:  # safetensors/tokenizers/json raise their own types on a broken folder
+            raise EmbeddingModelMissing(f"static embedding model {folder} could not be loaded ({exc}). Build it "
+                                        "with .venv/bin/python scripts/build_embedding_variants.py --only static") from exc
+        self.dim = int(self.model.dim)
+        self.max_chars = max_chars
+        # The token vectors' checksum does not cover the centre and the map, rebuilt on their own.
+        fitted = hashlib.sha256(self.centre.tobytes() + self.projection.tobytes()).hexdigest()[:8]
+        self.name = f"{_model_id(folder)}|static-{fitted}|{max_chars}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = np.asarray(self.model.encode([(t or "")[:self.max_chars] for t in texts]), dtype=np.float32)
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        vecs -= self.centre
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        vecs = vecs @ self.projection
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+
+
+def _is_model2vec(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "config.json").read_text()).get("model_type") == "model2vec"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def default_embedder(setting: str | None = None, **kwargs) -> SentenceTransformerEmbedder | OnnxEmbedder | StaticEmbedder:
     """The configured model; e5 models get their "query: " prefix, others none."""
     model = default_model_path(setting)
     if isinstance(model, Path) and (model / "model.onnx").is_file():
         kwargs.pop("prefix", None)  # the folder's config.json names it
         return OnnxEmbedder(model, **kwargs)
+    if isinstance(model, Path) and _is_model2vec(model):
+        return StaticEmbedder(model, **{k: v for k, v in kwargs.items() if k == "max_chars"})
     if "prefix" not in kwargs:
         kwargs["prefix"] = "query: " if "e5" in Path(str(model)).name.lower() else ""
     return SentenceTransformerEmbedder(model, **kwargs)

@@ -24,7 +24,7 @@ from clustering.grouping import Anchor, group
 from clustering.keywords import ctfidf_keywords
 from clustering.leads import build_lead, lead_id_for, main_detail, main_point, main_terms, majority, tally_of
 from core import sla, triage
-from core.config import Config
+from core.config import ClusteringConfig, Config
 from core.search import SearchIndex
 from core.models import (EnrichedPost, Lead, LeadEvent, LeadProfile, LeadStatus, LeadTally, StageState, Window,
                          utcnow)
@@ -33,6 +33,15 @@ from core.store import Store
 ACTOR = "clusterer"
 KEYWORD_SAMPLE = 25
 BACKFILL_CANDIDATES = 10  # earliest members that stand for a lead with no representative yet
+
+
+def with_model_floor(cfg: ClusteringConfig, embedder: Embedder | None) -> ClusteringConfig:
+    """The clustering settings with the model's own "unrelated" cosine (a static model's, from its
+    build) unless radar.yaml sets `embedding_floor` itself; e5 models carry none and keep 0.88."""
+    floor = getattr(embedder, "floor", None)
+    if floor is None or "embedding_floor" in cfg.model_fields_set:
+        return cfg
+    return cfg.model_copy(update={"embedding_floor": floor})
 
 
 def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool = True,
@@ -67,6 +76,7 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
     if embedder is None and cfg.embedding_weight > 0:
         embedder = configured_embedder()
     embeddings = embed_posts(store, embedder, new_posts) if embedder is not None else None
+    cfg = with_model_floor(cfg, embedder)
 
     open_since = window.start - timedelta(days=cfg.time_window_days)
     closed_since = window.start - timedelta(days=cfg.reopen_days)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from clustering.embedding_cache import embed_posts
-from clustering.embeddings import (DEFAULT_MODEL, INT8_MODEL, EmbeddingModelMissing, OnnxEmbedder,
-                                   SentenceTransformerEmbedder, default_embedder, default_model_path)
+from clustering.embeddings import (DEFAULT_MODEL, INT8_MODEL, STATIC_MODEL, EmbeddingModelMissing, OnnxEmbedder,
+                                   SentenceTransformerEmbedder, StaticEmbedder, default_embedder,
+                                   default_model_path)
 from core.models import EnrichedPost, Enrichment
 from tests.conftest import make_post
 
@@ -51,6 +52,11 @@ def embedder():
 @pytest.fixture(scope="module")
 def int8_embedder():
     return _offline(INT8_MODEL)
+
+
+@pytest.fixture(scope="module")
+def static_embedder():
+    return _offline(STATIC_MODEL)
 
 
 def _ep(native_id: str, text: str) -> EnrichedPost:
@@ -158,6 +164,40 @@ def test_int8_paraphrases_are_closer_than_unrelated_texts(int8_embedder):
     sims = v @ v.T
     assert sims[0, 1] > sims[0, 2:].max() + 0.02
     assert sims[1, 0] > sims[1, 2:].max() + 0.02
+
+
+def test_static_loads_offline_centred_and_fast(static_embedder, embedder):
+    assert isinstance(static_embedder, StaticEmbedder)
+    assert static_embedder.dim == 384 and STATIC_MODEL in static_embedder.name
+    assert static_embedder.name != embedder.name
+    v = static_embedder.encode(LAMP + UNRELATED)
+    assert v.dtype == np.float32 and v.shape == (5, 384)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert static_embedder.encode([]).shape == (0, 384)
+    assert np.allclose(static_embedder.encode(["", None]), static_embedder.encode(["", ""]))
+    # Centred: unrelated texts are not all alike (raw averaged token vectors score ~0.99 here).
+    sims = v @ v.T
+    assert sims[2:, 2:][~np.eye(3, dtype=bool)].max() < 0.6
+    assert sims[0, 1] > sims[0, 2:].max() + 0.1 and sims[1, 0] > sims[1, 2:].max() + 0.1
+    # Its own "unrelated" floor, which the clusterer takes in place of e5's 0.88.
+    assert 0.0 <= static_embedder.floor < 0.5
+
+
+def test_a_broken_static_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "model2vec"}')
+    with pytest.raises(EmbeddingModelMissing, match="could not be loaded"):
+        default_embedder(str(tmp_path))
+
+
+def test_the_model_floor_replaces_the_default_but_not_a_configured_one(config):
+    from clustering.stage import with_model_floor
+    cfg = config.radar.clustering
+    static = type("S", (), {"floor": 0.05})()
+    assert with_model_floor(cfg, static).embedding_floor == 0.05
+    assert with_model_floor(cfg, object()).embedding_floor == cfg.embedding_floor == 0.88
+    assert with_model_floor(cfg, None) is cfg
+    mine = type(cfg).model_validate({**cfg.model_dump(exclude_unset=True), "embedding_floor": 0.3})
+    assert with_model_floor(mine, static).embedding_floor == 0.3
 
 
 class CountingEmbedder:

@@ -56,18 +56,44 @@ def cluster_stage(store: Store, config: Config, window: Window) -> dict[str, int
 
 def index_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
     """Keep the search index (Elasticsearch, or the embedded FTS5 index) current: upsert the
-    posts published in the window with their enrichment, and the leads changed since its start.
-    Idempotent like every stage; `radar index rebuild` rebuilds the whole index from the store."""
+    posts published in the window with their enrichment and embedding, and the leads changed
+    since its start with their centroids. Idempotent like every stage; `radar index rebuild`
+    rebuilds the whole index from the store."""
     from core.search import open_search
     search = open_search(Settings(), store)
+    model = embedding_model_name(config)
     try:
-        posts = sum(search.index_posts(batch) for batch in store.posts.iter_enriched(window=window))
+        posts = sum(search.index_posts(batch, embeddings=post_embeddings(store, batch, search.dims, model))
+                    for batch in store.posts.iter_enriched(window=window))
         leads = sum(search.index_leads(batch, centroids=lead_centroids(store, batch, search.dims))
                     for batch in store.leads.iter_all(updated_since=window.start))
         search.refresh()
     finally:
         search.close()
     return {"posts_indexed": posts, "leads_indexed": leads}
+
+
+def embedding_model_name(config: Config) -> str | None:
+    """The name the clusterer caches post vectors under (the configured model's), None when
+    clustering runs on words only or the model is not built: posts are then indexed without."""
+    if config.radar.clustering.embedding_weight <= 0:
+        return None
+    from clustering.embeddings import EmbeddingModelMissing
+    from clustering.stage import configured_embedder
+    try:
+        return configured_embedder().name  # loaded once per process; the cluster stage loaded it already
+    except EmbeddingModelMissing:
+        return None
+
+
+def post_embeddings(store: Store, items, dims: int, model: str | None) -> dict:
+    """The posts' vectors from the embedding cache (what the clusterer computed; nothing is
+    encoded here), keyed by post id; a post not clustered yet, or of another size, has none."""
+    if model is None:
+        return {}
+    hashes = {ep.id: ep.enrichment.text_hash for ep in items if ep.enrichment.text_hash}
+    cached = store.posts.get_embeddings(model, list(set(hashes.values())))
+    return {pid: cached[h] for pid, h in hashes.items() if h in cached and cached[h].shape == (dims,)}
 
 
 def lead_centroids(store: Store, leads, dims: int) -> dict:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.commands.common import err, fail, open_store, settings_or_exit
+from pipeline.commands.common import config_or_exit, err, fail, open_store, settings_or_exit
 
 index_app = typer.Typer(help="The search index over posts and leads.", no_args_is_help=True)
 
@@ -23,18 +23,20 @@ def _open(settings, store):
         fail(str(exc))
 
 
-def rebuild_index(store, index, batch: int = 1000, on_batch=None) -> dict:
-    """Empty the index, then index every enriched post and every lead from the store, `batch`
-    at a time. Returns the counts and seconds."""
+def rebuild_index(store, index, batch: int = 1000, on_batch=None, model: str | None = None) -> dict:
+    """Empty the index, then index every enriched post (with its cached vector of `model`, the
+    clusterer's) and every lead (with its centroid) from the store, `batch` at a time. Returns
+    the counts and seconds."""
+    from pipeline.runner import lead_centroids, post_embeddings
     started = time.monotonic()
     index.reset()
     posts = leads = 0
     for items in store.posts.iter_enriched(batch):
-        posts += index.index_posts(items)
+        posts += index.index_posts(items, embeddings=post_embeddings(store, items, index.dims, model))
         if on_batch:
             on_batch("posts", posts)
     for chunk in store.leads.iter_all(batch):
-        leads += index.index_leads(chunk)
+        leads += index.index_leads(chunk, centroids=lead_centroids(store, chunk, index.dims))
         if on_batch:
             on_batch("leads", leads)
     index.refresh()
@@ -45,12 +47,14 @@ def rebuild_index(store, index, batch: int = 1000, on_batch=None) -> dict:
 @index_app.command("rebuild")
 def rebuild(batch: Annotated[int, typer.Option(min=1, max=10_000, help="posts per indexing batch")] = 1000) -> None:
     """Delete and recreate the search index from the store; print {"posts", "leads", "seconds"}."""
+    from pipeline.runner import embedding_model_name
     settings = settings_or_exit()
     store = open_store(settings)
     index = _open(settings, store)
     try:
         summary = rebuild_index(store, index, batch,
-                                on_batch=lambda what, n: err.print(f"indexed {n} {what}", highlight=False))
+                                on_batch=lambda what, n: err.print(f"indexed {n} {what}", highlight=False),
+                                model=embedding_model_name(config_or_exit(settings)))
     finally:
         index.close()
         store.close()

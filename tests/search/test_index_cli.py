@@ -72,4 +72,29 @@ def test_the_index_stage_keeps_search_current_after_enrich_and_cluster(tmp_path,
     # a rerun over the same window changes nothing: upserts by id
     run_pass(store, config, window, [("index", index_stage)])
     assert index.count_posts() == 3
+    # each post carries the vector the clusterer cached (dense_vector / embedding column), and
+    # each lead its centroid: the kNN candidate search finds the lead by it
+    _vectors_are_indexed(store, index, leads)
+    # `radar index rebuild` puts them back too, not only the text
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/radar.db")
+    result = runner.invoke(app, ["index", "rebuild"])
+    assert result.exit_code == 0, result.output
+    _vectors_are_indexed(store, index, leads)
     store.close()
+
+
+def _vectors_are_indexed(store, index, leads) -> None:
+    import numpy as np
+    from sqlalchemy import text
+
+    from clustering.stage import configured_embedder
+    name = configured_embedder().name
+    with store.engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT post_id, embedding FROM search_posts")).all())
+    enriched = store.posts.enriched(list(rows))
+    cached = store.posts.get_embeddings(name, [ep.enrichment.text_hash for ep in enriched])
+    assert len(rows) == 3 and all(v is not None for v in rows.values())
+    for ep in enriched:
+        assert np.allclose(np.frombuffer(rows[ep.id], dtype="<f4"), cached[ep.enrichment.text_hash])
+    centroid = store.leads.centroids([leads[0].id])[leads[0].id][1]
+    assert leads[0].id in {h.lead_id for h in index.candidate_leads(centroid, k=3)}

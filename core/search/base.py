@@ -32,8 +32,10 @@ class SearchIndex(Protocol):
 
     def index_leads(self, leads: Sequence[Lead], centroids: Mapping[str, np.ndarray] | None = None,
                     points: Mapping[str, tuple[float, float]] | None = None) -> int:
-        """Upsert leads. A lead's point is `points[lead.id]`, else the mean lat/lon of its
-        member posts' enrichments in the store (the Lead model carries no point)."""
+        """Upsert leads; a merged lead is removed instead (its posts live on in the lead it
+        joined: neither the desk's lead search nor the clusterer's kNN should offer it). A lead's
+        point is `points[lead.id]`, else the mean lat/lon of its member posts' enrichments in
+        the store (the Lead model carries no point). Returns how many leads were written or removed."""
 
     def delete_posts(self, ids: Sequence[str]) -> int:
         """Remove posts by id; returns how many were there."""

@@ -23,7 +23,7 @@ from elasticsearch import ConnectionError as EsConnectionError
 from elasticsearch import ConnectionTimeout, Elasticsearch, NotFoundError
 from elasticsearch.helpers import streaming_bulk
 
-from core.models import EnrichedPost, Lead
+from core.models import EnrichedPost, Lead, LeadStatus
 from core.search.errors import IndexingError, SearchError, SearchUnavailable
 from core.search.models import (LeadHit, PostHit, PostQuery, SearchPage, TrendBucket, check_point, check_text,
                                 encode_cursor, snippet)
@@ -211,6 +211,11 @@ class ElasticSearch:
                     points: Mapping[str, tuple[float, float]] | None = None) -> int:
         centroids = centroids or {}
         latest = {lead.id: lead for lead in leads}
+        gone = [lead_id for lead_id, lead in latest.items() if lead.status == LeadStatus.MERGED]
+        latest = {lead_id: lead for lead_id, lead in latest.items() if lead_id not in gone}
+        if gone:  # see SearchIndex.index_leads; by query, so a lead never indexed is no error
+            self.es.delete_by_query(index=self.leads_alias, query={"ids": {"values": gone}},
+                                    conflicts="proceed", refresh=True)
         if points is None:
             points = lead_points(self.store, list(latest)) if self.store is not None else {}
         actions = []
@@ -224,7 +229,7 @@ class ElasticSearch:
             if vector is not None:
                 doc["centroid"] = vector
             actions.append({"_index": self.leads_alias, "_id": lead.id, "_source": doc})
-        return self._bulk(actions)
+        return self._bulk(actions) + len(gone)
 
     def _delete_by_query(self, query: dict) -> int:
         """Delete matching posts index by index. One request over the alias would do on a real

@@ -24,7 +24,7 @@ from datetime import date, datetime, timezone
 import numpy as np
 from sqlalchemy import text as sql
 
-from core.models import EnrichedPost, Lead
+from core.models import EnrichedPost, Lead, LeadStatus
 from core.search.errors import SearchError, SearchUnavailable
 from core.search.models import (LeadHit, PostHit, PostQuery, SearchPage, TrendBucket,
                                 check_point, check_text, encode_cursor, snippet)
@@ -197,9 +197,15 @@ class EmbeddedSearch:
                     points: Mapping[str, tuple[float, float]] | None = None) -> int:
         centroids = centroids or {}
         latest = {lead.id: lead for lead in leads}
+        gone = [lead_id for lead_id, lead in latest.items() if lead.status == LeadStatus.MERGED]
+        latest = {lead_id: lead for lead_id, lead in latest.items() if lead_id not in gone}
         if points is None:
             points = lead_points(self.store, list(latest))
         with self.store.engine.begin() as conn:
+            for lead_id in gone:  # see SearchIndex.index_leads
+                conn.execute(sql("DELETE FROM search_leads_fts WHERE rowid IN "
+                                 "(SELECT rid FROM search_leads WHERE lead_id = :id)"), {"id": lead_id})
+                conn.execute(sql("DELETE FROM search_leads WHERE lead_id = :id"), {"id": lead_id})
             for lead in latest.values():
                 lat, lon = points.get(lead.id, (None, None))
                 row = {"lead_id": lead.id, "title": lead.title, "status": str(lead.status),
@@ -219,7 +225,7 @@ class EmbeddedSearch:
                 conn.execute(sql("DELETE FROM search_leads_fts WHERE rowid = :rid"), {"rid": rid})
                 conn.execute(sql("INSERT INTO search_leads_fts (rowid, title, keywords) VALUES (:rid, :t, :k)"),
                              {"rid": rid, "t": lead.title, "k": " ".join(lead.keywords)})
-        return len(latest)
+        return len(latest) + len(gone)
 
     def _delete_where(self, where: str, params: dict) -> int:
         with self.store.engine.begin() as conn:

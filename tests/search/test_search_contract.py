@@ -184,6 +184,25 @@ def test_candidate_leads_by_centroid(search_backend, search_store):
     assert search_backend.candidate_leads(np.array([1, 0, 0, 0]), district=FUTIAN) == []
 
 
+def test_a_merged_lead_leaves_the_index(search_backend, search_store):
+    from dataclasses import replace
+    a = _lead(search_store, "L1", "路面塌陷甲", [ep("1", "a", lat=22.54, lon=113.95)])
+    b = _lead(search_store, "L2", "路面塌陷乙", [ep("2", "b", lat=22.54, lon=113.95)])
+    centroids = {"L1": np.array([1, 0, 0, 0]), "L2": np.array([0.9, 0.1, 0, 0])}
+    search_backend.index_leads([a, b], centroids=centroids)
+    search_backend.refresh()
+    assert {h.lead_id for h in search_backend.search_leads("路面塌陷")} == {"L1", "L2"}
+    merged = replace(b, status=LeadStatus.MERGED, merged_into="L1")
+    assert search_backend.index_leads([a, merged], centroids=centroids) == 2
+    search_backend.refresh()
+    assert [h.lead_id for h in search_backend.search_leads("路面塌陷")] == ["L1"]
+    assert [h.lead_id for h in search_backend.candidate_leads(np.array([0.9, 0.1, 0, 0]), k=5)] == ["L1"]
+    assert [h.lead_id for h in search_backend.leads_near(22.54, 113.95, 500)] == ["L1"]
+    # removing one that was never indexed (merged before its first index run) is no error
+    never = replace(_lead(search_store, "L3", "丙", [ep("3", "c")]), status=LeadStatus.MERGED)
+    assert search_backend.index_leads([never]) == 1
+
+
 def test_candidate_leads_for_a_batch_of_posts(search_backend, search_store):
     a = _lead(search_store, "L1", "甲", [ep("1", "a")])
     b = _lead(search_store, "L2", "乙", [ep("2", "b")])

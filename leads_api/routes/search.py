@@ -75,6 +75,28 @@ def search_leads(
     return [LeadHitPublic(**{k: getattr(h, k) for k in LeadHitPublic.model_fields}) for h in hits]
 
 
+@router.get("/search/leads/near", response_model=list[LeadHitPublic], responses=ERRORS)
+def leads_near(
+    p: Annotated[Principal, Depends(current)],
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    meters: Annotated[float, Query(gt=0, le=50_000, description="radius")] = 500,
+    size: Annotated[int, Query(ge=1, le=100)] = 20,
+    search=Depends(search_of),
+) -> list[LeadHitPublic]:
+    """Leads whose posts' place lies within `meters` of the point, nearest first, with their
+    distance: what else is wrong around a place. Within the caller's districts."""
+    scope = scope_of(p)
+    try:
+        hits = search.leads_near(lat, lon, meters, size=min(100, size * (4 if scope else 1)))
+    except SearchError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except SearchUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
+    return [LeadHitPublic(**{k: getattr(h, k) for k in LeadHitPublic.model_fields})
+            for h in hits if not scope or h.district in scope][:size]
+
+
 @router.get("/search/trends", response_model=list[TrendBucketPublic], responses=ERRORS)
 def search_trends(
     p: Annotated[Principal, Depends(current)],

@@ -116,3 +116,32 @@ def test_unreachable_elasticsearch_is_503_not_a_crash(app_and_tokens, monkeypatc
     r = c.get("/search/posts", params={"q": "路灯"})
     assert r.status_code == 503, r.text
     assert r.json()["code"] == "search_unavailable" and "cannot be reached" in r.json()["error"]
+
+
+def test_leads_near_a_point_nearest_first_within_scope(app_and_tokens):
+    app, _ = app_and_tokens
+    store = app.state.store
+    futian = Lead(id="L00000000000b", status=LeadStatus.NEW, title="景田北路灯坏了", category="城乡建设",
+                  district="福田区", street=None, unit=None, urgent=False, priority=0.4,
+                  priority_parts=PriorityParts(volume=0.4), post_count=1, platform_count=1, first_seen=T0, last_seen=T0)
+    store.leads.create(futian, [("weibo:2", 1.0)], LeadEvent(futian.id, "created", "clusterer", T0, {}))
+    nanshan = store.leads.get("L00000000000a")
+    index = EmbeddedSearch(store)
+    index.index_leads([nanshan, futian], points={nanshan.id: (22.5400, 113.9500), futian.id: (22.5420, 113.9510)})
+    index.refresh()
+    body = client(app_and_tokens).get("/search/leads/near", params={"lat": 22.5401, "lon": 113.9500, "meters": 1000}).json()
+    assert [h["lead_id"] for h in body] == ["L00000000000a", "L00000000000b"]  # nearest first
+    assert body[0]["distance_m"] < 20 < body[1]["distance_m"] < 1000
+    # 福田's analyst sees 福田's lead only, however near the other
+    body = client(app_and_tokens, "futian").get("/search/leads/near", params={"lat": 22.5401, "lon": 113.95}).json()
+    assert [h["lead_id"] for h in body] == ["L00000000000b"]
+    small = client(app_and_tokens).get("/search/leads/near", params={"lat": 22.5401, "lon": 113.95, "meters": 15})
+    assert [h["lead_id"] for h in small.json()] == ["L00000000000a"]  # 11 m away; the other ~230 m
+
+
+@pytest.mark.parametrize("params", [{"lat": 91, "lon": 113.9}, {"lat": 22.5, "lon": 181}, {"lat": 22.5},
+                                    {"lat": 22.5, "lon": 113.9, "meters": 0}, {"lat": 22.5, "lon": 113.9, "meters": 1e9},
+                                    {"lat": "abc", "lon": 113.9}, {"lat": 22.5, "lon": 113.9, "size": 0}])
+def test_leads_near_refuses_bad_points(app_and_tokens, params):
+    r = client(app_and_tokens).get("/search/leads/near", params=params)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request"

@@ -13,7 +13,7 @@ from core.security import WeakPassword
 from core.store.errors import StoreError
 from core.store.users import LoginLocked, UserExists
 from core.triage import Role
-from leads_api.auth import SESSION_COOKIE, Principal, require_roles
+from leads_api.auth import SESSION_COOKIE, Principal, require_roles, scope_of
 from leads_api.deps import config_of, current, store_of
 from leads_api.schemas import (AuditPage, DeskStats, ErrorBody, LeadEventPublic, LoginRequest, UserCreate,
                                UserPublic)
@@ -115,7 +115,7 @@ def audit(p: Annotated[Principal, Depends(current)], store=Depends(store_of),
           lead_id: Annotated[str | None, Query(pattern=r"^L[0-9a-f]{12}$")] = None,
           limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0, le=100_000)] = 0):
     """What people did, newest first, within the caller's districts."""
-    scope = () if p.actor.role in (Role.ADMIN, Role.INTEGRATION) else p.actor.districts
+    scope = scope_of(p)
     events = store.triage.audit(scope=scope, actor=actor, lead_id=lead_id, limit=limit, offset=offset)
     return AuditPage(items=[LeadEventPublic.of(e) for e in events])
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from core.models import LeadStatus
 from core.store.triage import OPEN, QueueQuery
 from core.triage import Correction
-from leads_api.auth import Principal
+from leads_api.auth import Principal, scope_of
 from leads_api.deps import current, desk_of, store_of
 from leads_api.desk import Desk
 from leads_api.schemas import (BulkRequest, BulkResponse, BulkResultPublic, ClaimRequest, ErrorBody, LeadDetail,
@@ -45,7 +45,7 @@ def list_leads(
 ) -> LeadPage:
     """The queue, within the caller's districts: highest priority first (or least time left)."""
     statuses = tuple(s.value for s in status) if status else tuple(s.value for s in LeadStatus)
-    query = QueueQuery(scope=_scope(p), statuses=statuses, district=district, category=category, urgent=urgent,
+    query = QueueQuery(scope=scope_of(p), statuses=statuses, district=district, category=category, urgent=urgent,
                        sla=sla, flagged=flagged, text=q, sort=sort, limit=limit, offset=offset)
     total, leads = store.triage.queue(query)
     return LeadPage(total=total, limit=limit, offset=offset, items=[LeadPublic.of(l) for l in leads])
@@ -65,11 +65,6 @@ def similar_leads(lead_id: LeadIdPath, p: Annotated[Principal, Depends(current)]
                   limit: Annotated[int, Query(ge=1, le=20)] = 5):
     """Past leads of the same category and district, those sharing most keywords first."""
     return [LeadPublic.of(l) for l in desk.similar(p.actor, lead_id, limit)]
-
-
-def _scope(p: Principal) -> tuple[str, ...]:
-    from core.triage import Role
-    return () if p.actor.role in (Role.ADMIN, Role.INTEGRATION) else p.actor.districts
 
 
 def _correction(body) -> Correction:

@@ -14,10 +14,10 @@ from core.orders import OrderStatus, StatusUpdate
 from core.store.errors import StoreError
 from core.store.orders import OrderNotFound
 from core.triage import Role
-from leads_api.auth import Principal, principal, require_roles
+from leads_api.auth import Principal, principal, require_roles, scope_of
 from leads_api.deps import config_of, current, desk_of, store_of
 from leads_api.desk import Desk
-from leads_api.routes.leads import ACTION_ERRORS, ERRORS, LeadIdPath, _scope
+from leads_api.routes.leads import ACTION_ERRORS, ERRORS, LeadIdPath
 from leads_api.schemas import (ChangesPage, DispatchRequest, DispatchResponse, ErrorBody, LeadPublic,
                                ResendRequest, StatusAck, StatusCallback, StatusUpdatePublic, WorkOrderDetail,
                                WorkOrderPage, WorkOrderPublic)
@@ -56,7 +56,7 @@ def list_orders(p: Annotated[Principal, Depends(current)], store=Depends(store_o
                 limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0):
     """Orders within the caller's districts, newest first; `delivery=dead` is the dead-letter list."""
     total, orders = store.orders.list(status=status.value if status else None, delivery=delivery, target=target,
-                                      scope=_scope(p), limit=limit, offset=offset)
+                                      scope=scope_of(p), limit=limit, offset=offset)
     return WorkOrderPage(total=total, limit=limit, offset=offset, items=[WorkOrderPublic.of(o) for o in orders])
 
 
@@ -142,7 +142,7 @@ async def status_callback(order_id: OrderIdPath, request: Request, store=Depends
 
 def _visible(store, p: Principal, order_id: str):
     order = store.orders.get(order_id)
-    scope = _scope(p)
+    scope = scope_of(p)
     if scope and order.place.district not in scope:
         raise OrderNotFound(order_id)
     return order

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from core import sla, triage
-from core.models import Lead, LeadEvent, utcnow
+from core.models import Lead, LeadEvent, LeadStatus, utcnow
 from core.store import LeadNotFound
 from core.store.errors import StoreError
 from core.triage import REJECT_REASONS, Correction
@@ -24,7 +24,8 @@ from core.waves import waves
 from leads_api.desk import BadValue, StaleVersion
 from leads_api.web.charts import district_map
 from leads_api.web.common import (ACTION_LABELS, EVENT_LABELS, FIELD_LABELS, PROCESS_LABELS, SOURCE_LABELS, fmt_clock,
-                                  fmt_time, not_found, reason_label, render, session_principal, status_label, to_login)
+                                  fmt_time, not_found, reason_label, render, scope_of, session_principal, status_label,
+                                  to_login)
 from leads_api.web.orders import ORDER_ID, order_view
 
 router = APIRouter(include_in_schema=False)
@@ -130,6 +131,42 @@ def _order_facts(kind: str, d: dict) -> list[str]:
     return facts
 
 
+NEARBY_METERS = 500
+NEARBY_LEADS = 6
+
+
+def nearby(request: Request, p, lead: Lead) -> tuple[list, str | None]:
+    """Other leads within NEARBY_METERS of this one's place (the mean point of its located
+    posts), nearest first, within the user's districts, from the search index: what else is
+    wrong around the same spot. ([], why) when the lead has no place or the index is down."""
+    from core.search import SearchUnavailable
+    from core.search.points import lead_points
+    from leads_api.deps import search_of
+    point = lead_points(request.app.state.store, [lead.id]).get(lead.id)
+    if point is None:
+        return [], "这条线索的帖子没有定位到具体地点。"
+    scope = scope_of(p)
+    try:
+        hits = search_of(request).leads_near(*point, NEARBY_METERS, size=min(100, 4 * (NEARBY_LEADS + 1)))
+    except SearchUnavailable:
+        return [], "搜索索引暂不可用，附近线索无法列出。"
+    near = []
+    for h in hits:
+        if h.lead_id == lead.id or (scope and h.district not in scope):
+            continue
+        # The index is refreshed by the pipeline's index stage; a merge or a status change made
+        # on the desk since then is read from the store.
+        try:
+            current = request.app.state.store.leads.get(h.lead_id)
+        except LeadNotFound:
+            continue
+        if current.status != LeadStatus.MERGED:
+            near.append((current, h.distance_m))
+        if len(near) == NEARBY_LEADS:
+            break
+    return near, None if near else f"{NEARBY_METERS} 米内没有其他线索。"
+
+
 def lead_context(request: Request, p, lead: Lead, *, banner: dict | None = None, flash: dict | None = None) -> dict:
     store, config, desk = request.app.state.store, request.app.state.config, request.app.state.desk
     now = utcnow()
@@ -149,7 +186,8 @@ def lead_context(request: Request, p, lead: Lead, *, banner: dict | None = None,
     return {
         "ov": order_view(request, p, order, lead=lead, now=now, back=f"/desk/leads/{lead.id}") if order else None,
         "target": target,
-        "lead": lead, "posts": posts, "similar": similar,
+        "lead": lead, "posts": posts, "similar": similar, "nearby": nearby(request, p, lead),
+        "nearby_meters": NEARBY_METERS,
         "events": [describe(e, items) for e in reversed(store.leads.events(lead.id))],
         "now": now, "banner": banner, "flash": flash, "can": can, "item_names": items,
         "catalogue": config.catalogue.categories, "all_districts": [d.name for d in config.gazetteer.districts],

@@ -339,3 +339,32 @@ def test_the_lead_page_shows_the_spot_the_waves_and_the_earlier_occurrence(sqlit
     assert "伊景园滨河苑 · 3栋 · 搅拌站" in page
     assert "2 波" in page and "（3 条）" in page and "（2 条）" in page
     assert f'此前同一问题 <a href="/desk/leads/{lead_id(41)}">' in page
+
+
+def test_lead_page_lists_the_leads_around_its_place(app, monkeypatch):
+    from tests.leads_api.desk_fixtures import index
+    monkeypatch.delenv("ELASTICSEARCH_URL", raising=False)
+    index(app.state.store)
+    page = login(app, "nan_a").get(f"/desk/leads/{lead_id(3)}").text
+    panel = page[page.index('id="nearby"'):page.index('id="timeline"')]
+    assert lead_id(4) in panel and "科技园地铁口垃圾没人清" in panel  # ~150 m away
+    assert lead_id(3) not in panel and lead_id(1) not in panel  # itself; 桃园路 is 3 km off
+    assert re.search(r"约 1\d\d 米", panel)
+    far = login(app, "fu_a").get(f"/desk/leads/{lead_id(9)}").text
+    assert "500 米内没有其他线索" in far
+    # merged on the desk since the index was built: the store says so, the panel follows
+    client = login(app, "nan_a")
+    resp = post(client, f"/desk/leads/{lead_id(3)}/merge", {"version": str(version(client, 3)), "other_id": lead_id(4)})
+    assert resp.status_code == 303, resp.text
+    page = client.get(f"/desk/leads/{lead_id(3)}").text
+    assert lead_id(4) not in page[page.index('id="nearby"'):page.index('id="timeline"')]
+
+
+def test_lead_page_without_a_search_index_still_renders(app, monkeypatch):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("ELASTICSEARCH_URL", f"http://127.0.0.1:{port}")
+    page = login(app, "nan_a").get(f"/desk/leads/{lead_id(3)}")
+    assert page.status_code == 200 and "搜索索引暂不可用" in page.text and "科技园地铁站旁垃圾堆积" in page.text

@@ -9,9 +9,9 @@ are SQLite-only and the PostgreSQL store gets its search from Elasticsearch inst
 
 Trigram MATCH needs at least three characters, and most Chinese words are two (噪音, 停车):
 `search_posts_bi` holds each post's overlapping character pairs as tokens (路灯坏了 -> 路灯 灯坏
-坏了, the bigrams Elasticsearch's `cjk` analyzer makes), so a two-character word is an index
+坏了, as the Elasticsearch backend's `.exact` subfields hold them), so a two-character word is an index
 lookup too, not a LIKE scan of every post (measured: benchmarks.search_scale). A single
-character is matched with LIKE. Times are integer microseconds UTC so
+character is matched with LIKE. Text and queries are width-folded (query.fold). Times are integer microseconds UTC so
 they sort and compare exactly.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from core.search.errors import SearchError, SearchUnavailable
 from core.search.models import (LeadHit, PostHit, PostQuery, SearchPage, TrendBucket,
                                 check_point, check_text, encode_cursor, snippet)
 from core.search.points import distance_m, lead_points
-from core.search.query import Terms, highlight
+from core.search.query import Terms, fold, highlight
 from core.store import Store
 
 SCHEMA = [
@@ -161,7 +161,7 @@ class EmbeddedSearch:
                          "platform": p.platform, "district": e.district, "category": e.category,
                          "author_hash": p.author_hash, "relevant": int(e.relevant), "lat": e.lat, "lon": e.lon,
                          "embedding": _vector(embeddings.get(p.id), self.dims, p.id),
-                         "title": p.title or "", "body": p.text})
+                         "title": fold(p.title or ""), "body": fold(p.text)})
         if not rows:
             return 0
         # Whole-batch statements (executemany): a row at a time ran a few hundred posts a second.
@@ -224,7 +224,7 @@ class EmbeddedSearch:
                        RETURNING rid"""), row).scalar_one()
                 conn.execute(sql("DELETE FROM search_leads_fts WHERE rowid = :rid"), {"rid": rid})
                 conn.execute(sql("INSERT INTO search_leads_fts (rowid, title, keywords) VALUES (:rid, :t, :k)"),
-                             {"rid": rid, "t": lead.title, "k": " ".join(lead.keywords)})
+                             {"rid": rid, "t": fold(lead.title), "k": fold(" ".join(lead.keywords))})
         return len(latest) + len(gone)
 
     def _delete_where(self, where: str, params: dict) -> int:

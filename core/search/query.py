@@ -43,11 +43,23 @@ def _join(words: list[str]) -> str:
     return out
 
 
+# Full-width letters and digits (Ａ出口, ３号楼) as their ASCII forms, one character for one, so
+# positions in the folded text are positions in the original. Punctuation is left as written.
+WIDTH = {c: c - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)) for c in range(r[0], r[1] + 1)}
+
+
+def fold(text: str) -> str:
+    """What the embedded index stores and matches: full-width letters and digits folded, as
+    Elasticsearch's cjk_width does (case is folded by the trigram tokenizer and at highlight)."""
+    return text.translate(WIDTH)
+
+
 def parse_terms(text: str | None) -> Terms:
     """Quoted spans become phrases (their words joined by one space), the rest loose words.
     An unbalanced quote is dropped like any other punctuation."""
     if not text:
         return Terms()
+    text = fold(text)
     phrases: list[str] = []
     for inner in QUOTED.findall(text):
         words = WORD.findall(inner)

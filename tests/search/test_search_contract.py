@@ -60,6 +60,21 @@ def test_short_and_long_terms_and_title(search_backend):
     assert ids(search_backend.search_posts(PostQuery("停车场"))) == []
 
 
+def test_addresses_mixing_letters_digits_and_chinese(search_backend):
+    # Elasticsearch's cjk analysis alone drops "a" (an English stop word) and splits at the
+    # script boundary: these were missed there while the embedded backend found them.
+    seed(search_backend, [ep("1", "A市教育局门口的路灯坏了"), ep("2", "南山区3号楼电梯停运"),
+                          ep("3", "G2栋楼下垃圾堆积"), ep("4", "科技园地铁站Ａ出口积水"), ep("5", "市民反映路灯坏了")])
+    assert ids(search_backend.search_posts(PostQuery("A市"))) == ["weibo:1"]
+    assert ids(search_backend.search_posts(PostQuery("A市 路灯"))) == ["weibo:1"]
+    assert ids(search_backend.search_posts(PostQuery("3号楼"))) == ["weibo:2"]
+    assert ids(search_backend.search_posts(PostQuery("g2栋"))) == ["weibo:3"]  # letters in any case
+    assert ids(search_backend.search_posts(PostQuery("A出口"))) == ["weibo:4"]  # full-width Ａ folded
+    assert sorted(ids(search_backend.search_posts(PostQuery("市")))) == ["weibo:1", "weibo:5"]  # one character
+    hit = search_backend.search_posts(PostQuery("3号楼")).hits[0]
+    assert any("<em>" in h and "3号" in h for h in hit.highlights)
+
+
 def test_highlights_mark_the_match(search_backend):
     seed(search_backend, [ep("1", "小区楼下噪音扰民严重，<b>请处理</b>")])
     hit = search_backend.search_posts(PostQuery("噪音")).hits[0]

@@ -35,5 +35,5 @@ def search_of(request: Request):
     from core.search import open_search
     from core.settings import Settings
     if getattr(request.app.state, "search", None) is None:
-        request.app.state.search = open_search(Settings(), request.app.state.store)
+        request.app.state.search = open_search(Settings(), request.app.state.store, interactive=True)
     return request.app.state.search

@@ -97,9 +97,10 @@ class ElasticSearch:
     name = "elasticsearch"
 
     def __init__(self, client: str | Elasticsearch, *, store: Store | None = None, prefix: str = "radar",
-                 dims: int = 384, chunk_size: int = 500, item_retries: int = 3, backoff: float = 1.0):
+                 dims: int = 384, chunk_size: int = 500, item_retries: int = 3, backoff: float = 1.0,
+                 request_timeout: float = 30, max_retries: int = 3):
         self.es = client if isinstance(client, Elasticsearch) else Elasticsearch(
-            client, request_timeout=30, retry_on_timeout=True, max_retries=3)
+            client, request_timeout=request_timeout, retry_on_timeout=max_retries > 0, max_retries=max_retries)
         self.store = store  # where lead points come from when the caller gives none
         self.prefix = prefix
         self.dims = dims

@@ -368,3 +368,17 @@ def test_lead_page_without_a_search_index_still_renders(app, monkeypatch):
     monkeypatch.setenv("ELASTICSEARCH_URL", f"http://127.0.0.1:{port}")
     page = login(app, "nan_a").get(f"/desk/leads/{lead_id(3)}")
     assert page.status_code == 200 and "搜索索引暂不可用" in page.text and "科技园地铁站旁垃圾堆积" in page.text
+
+
+def test_a_hanging_search_index_costs_the_lead_page_seconds_not_minutes(app, monkeypatch):
+    import socket
+    import time
+    with socket.socket() as server:  # accepts connections (the kernel's backlog), never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        monkeypatch.setenv("ELASTICSEARCH_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
+        started = time.monotonic()
+        page = login(app, "nan_a").get(f"/desk/leads/{lead_id(3)}")
+        took = time.monotonic() - started
+    assert page.status_code == 200 and "搜索索引暂不可用" in page.text
+    assert took < 15, took  # the desk's timeout (3 s a request, no retries), not the pipeline's 30 s x 3

@@ -88,6 +88,16 @@ def _form(request: Request, districts: list[str], categories: list[str], platfor
     return f, since, until, problems
 
 
+# What the index refuses, said to an analyst; the index's own words follow for the record.
+SAID = (("malformed cursor", "翻页链接已失效（可能来自另一次搜索），请从第一页重新搜索。"),
+        ("at most", "搜索词太长，最多 200 个字符。"),
+        ("empty query", "请输入要搜索的词语，或至少选择一个筛选条件。"))
+
+
+def _said(exc: Exception) -> str:
+    return next((chinese for english, chinese in SAID if english in str(exc)), "搜索条件无法处理，请修改后重试。")
+
+
 def _start(day: date | None) -> datetime | None:
     """Midnight Beijing time: the form's dates are the analyst's days, not UTC ones."""
     return datetime.combine(day, time(), LOCAL) if day else None
@@ -123,7 +133,7 @@ def search_page(request: Request):
         leads = leads_within(index, f["q"], (f["district"],) if f["district"] else scope, LEAD_HITS) \
             if query.terms else []
     except SearchError as exc:
-        ctx["banner"] = {"kind": "error", "title": "搜索条件无效", "lines": [str(exc)]}
+        ctx["banner"] = {"kind": "error", "title": "搜索条件无效", "lines": [_said(exc), str(exc)]}
         return render(request, "search.html", ctx, 422, p)
     except SearchUnavailable as exc:
         ctx["banner"] = {"kind": "error", "title": "搜索服务暂不可用",

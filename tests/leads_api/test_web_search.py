@@ -181,8 +181,8 @@ def test_highlights_are_trusted_for_their_markers_only():
 
 
 @pytest.mark.parametrize("params, status, fragments", [
-    ({"q": "路灯", "after": "not-a-cursor"}, 422, ("搜索条件无效", "malformed cursor")),
-    ({"q": "路" * 201}, 422, ("搜索条件无效", "at most 200")),
+    ({"q": "路灯", "after": "not-a-cursor"}, 422, ("搜索条件无效", "翻页链接已失效", "malformed cursor")),
+    ({"q": "路" * 201}, 422, ("搜索条件无效", "最多 200 个字符", "at most 200")),
     ({"q": "路灯", "since": "2026-02-30"}, 422, ("日期无效", "开始日期「2026-02-30」不是有效日期")),
     ({"q": "路灯", "until": "15/03/2026"}, 422, ("结束日期「15/03/2026」不是有效日期",)),
     ({"q": "路灯", "since": "0001-01-01"}, 422, ("开始日期「0001-01-01」不是有效日期",)),

@@ -111,6 +111,7 @@ class ElasticSearch:
         self.leads_alias = f"{prefix}-leads"
         self.leads_index = f"{prefix}-leads-000001"
         self.index_analyzer, self.search_analyzer = self._analyzers()
+        self._checked = False  # whether the indices were seen to be current (outdated)
         self._ensure()
 
     # -- layout ----------------------------------------------------------------------------
@@ -162,6 +163,25 @@ class ElasticSearch:
                     "category": {"type": "keyword"}, "priority": {"type": "float"},
                     "last_seen": {"type": "date"}, "point": {"type": "geo_point"}, "centroid": self._dense()}})
 
+    def outdated(self) -> list[str]:
+        """The indices made before the `.exact` subfields existed (see EXACT_ANALYSIS): a term
+        search cannot be answered on them until `radar index rebuild`."""
+        names = self._post_indices() + ([self.leads_index] if self.es.indices.exists(index=self.leads_index) else [])
+        if not names:
+            return []
+        mappings = self.es.indices.get_mapping(index=",".join(names))
+        return sorted(name for name, m in mappings.items()
+                      if "exact" not in m["mappings"].get("properties", {}).get("title", {}).get("fields", {}))
+
+    def _current(self) -> None:
+        if self._checked:
+            return
+        stale = self.outdated()
+        if stale:
+            raise SearchUnavailable(f"the search index was built by an earlier version ({', '.join(stale[:3])}"
+                                    f"{' ...' if len(stale) > 3 else ''}): run `radar index rebuild`")
+        self._checked = True
+
     def _post_indices(self) -> list[str]:
         try:
             return sorted(self.es.indices.get(index=f"{self.posts_alias}-*").keys())
@@ -179,6 +199,7 @@ class ElasticSearch:
             except NotFoundError:
                 pass
         self._ensure()
+        self._checked = False
 
     def refresh(self) -> None:
         for name in self._post_indices() + [self.leads_index]:
@@ -295,6 +316,8 @@ class ElasticSearch:
 
     @served
     def search_posts(self, q: PostQuery) -> SearchPage:
+        if q.terms:
+            self._current()
         if q.matches_nothing or not self._post_indices():
             return SearchPage((), 0, None)
         filters: list[dict] = [{"term": {name: getattr(q, name)}} for name in ("district", "category", "platform")
@@ -406,6 +429,7 @@ class ElasticSearch:
         terms = check_text(text, size)
         if not terms:
             return []
+        self._current()
         resp = self.es.search(index=self.leads_alias, size=size, source_excludes=["centroid"],
                               query={"bool": {"must": phrase_clauses(terms, ["title", "keywords"])}},
                               sort=[{"priority": "desc"}, {"lead_id": "asc"}])

@@ -63,7 +63,8 @@ def rebuild(batch: Annotated[int, typer.Option(min=1, max=10_000, help="posts pe
 
 @index_app.command("status")
 def status() -> None:
-    """How many posts the store holds (all, enriched) and how many the search index holds."""
+    """How many posts the store holds (all, enriched) and how many the search index holds, and
+    whether the index was built by an earlier mapping (`needs_rebuild`: run `radar index rebuild`)."""
     settings = settings_or_exit()
     store = open_store(settings)
     index = _open(settings, store)
@@ -71,11 +72,13 @@ def status() -> None:
         counts = store.reports.counts()
         indexed = index.count_posts()
         name = index.name
+        outdated = index.outdated() if hasattr(index, "outdated") else []  # Elasticsearch mappings only
     finally:
         index.close()
         store.close()
     print(json.dumps({"backend": name, "store_posts": counts["posts"], "store_enriched": counts["enriched"],
-                      "index_posts": indexed, "missing": counts["enriched"] - indexed}))
+                      "index_posts": indexed, "missing": counts["enriched"] - indexed,
+                      "needs_rebuild": bool(outdated)}))
 
 
 def register(app: typer.Typer) -> None:

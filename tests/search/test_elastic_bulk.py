@@ -52,3 +52,4 @@ def test_a_persistent_failure_raises_with_the_post_id(elastic, monkeypatch):
         elastic.index_posts([ep("1", "噪音扰民"), ep("2", "噪音扰民")])
     assert info.value.ids == ["weibo:2"]
     assert "injected by the test" in str(info.value)
+

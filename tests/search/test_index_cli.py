@@ -41,7 +41,8 @@ def test_rebuild_indexes_every_enriched_post_and_status_counts(tmp_path, monkeyp
 
     result = runner.invoke(app, ["index", "status"])
     status = json.loads(result.stdout.splitlines()[-1])
-    assert status == {"backend": "embedded", "store_posts": 6, "store_enriched": 5, "index_posts": 5, "missing": 0}
+    assert status == {"backend": "embedded", "store_posts": 6, "store_enriched": 5, "index_posts": 5, "missing": 0,
+                      "needs_rebuild": False}
     # a second rebuild starts from empty: still five, not ten
     assert json.loads(runner.invoke(app, ["index", "rebuild"]).stdout.splitlines()[-1])["posts"] == 5
     assert index.count_posts() == 5

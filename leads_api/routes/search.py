@@ -24,8 +24,20 @@ def leads_within(search: SearchIndex, text: str, scope: tuple[str, ...], size: i
     """At most `size` leads whose title or keywords hold every word of `text`, in the districts
     of `scope` (empty: all), highest priority first. The index knows no scope, so it is applied
     to the index's answer, read a little deeper. Raises what `search_leads` raises."""
-    hits = search.search_leads(text, size=min(100, size * (4 if scope else 1)))
+    hits = search.search_leads(text, size=_deeper(size, scope))
     return [h for h in hits if not scope or h.district in scope][:size]
+
+
+def near_within(search: SearchIndex, lat: float, lon: float, meters: float, scope: tuple[str, ...],
+                size: int) -> list[LeadHit]:
+    """The leads within `meters` of the point, nearest first, in the districts of `scope`, read
+    deeper as `leads_within` does. Raises what `leads_near` raises."""
+    hits = search.leads_near(lat, lon, meters, size=_deeper(size, scope))
+    return [h for h in hits if not scope or h.district in scope][:size]
+
+
+def _deeper(size: int, scope: tuple[str, ...]) -> int:
+    return min(100, size * (4 if scope else 1))
 
 
 @router.get("/search/posts", response_model=PostSearchPage, responses=ERRORS)
@@ -86,15 +98,13 @@ def leads_near(
 ) -> list[LeadHitPublic]:
     """Leads whose posts' place lies within `meters` of the point, nearest first, with their
     distance: what else is wrong around a place. Within the caller's districts."""
-    scope = scope_of(p)
     try:
-        hits = search.leads_near(lat, lon, meters, size=min(100, size * (4 if scope else 1)))
+        hits = near_within(search, lat, lon, meters, scope_of(p), size)
     except SearchError as exc:
         raise HTTPException(422, str(exc)) from exc
     except SearchUnavailable as exc:
         raise HTTPException(503, str(exc)) from exc
-    return [LeadHitPublic(**{k: getattr(h, k) for k in LeadHitPublic.model_fields})
-            for h in hits if not scope or h.district in scope][:size]
+    return [LeadHitPublic(**{k: getattr(h, k) for k in LeadHitPublic.model_fields}) for h in hits]
 
 
 @router.get("/search/trends", response_model=list[TrendBucketPublic], responses=ERRORS)

@@ -142,17 +142,17 @@ def nearby(request: Request, p, lead: Lead) -> tuple[list, str | None]:
     from core.search import SearchUnavailable
     from core.search.points import lead_points
     from leads_api.deps import search_of
+    from leads_api.routes.search import near_within
     point = lead_points(request.app.state.store, [lead.id]).get(lead.id)
     if point is None:
         return [], "这条线索的帖子没有定位到具体地点。"
-    scope = scope_of(p)
     try:
-        hits = search_of(request).leads_near(*point, NEARBY_METERS, size=min(100, 4 * (NEARBY_LEADS + 1)))
+        hits = near_within(search_of(request), *point, NEARBY_METERS, scope_of(p), NEARBY_LEADS + 1)
     except SearchUnavailable:
         return [], "搜索索引暂不可用，附近线索无法列出。"
     near = []
     for h in hits:
-        if h.lead_id == lead.id or (scope and h.district not in scope):
+        if h.lead_id == lead.id:
             continue
         # The index is refreshed by the pipeline's index stage; a merge or a status change made
         # on the desk since then is read from the store.

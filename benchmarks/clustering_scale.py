@@ -18,12 +18,14 @@ projection of char n-grams, e5-small's shape at a fraction of its cost, so the c
 model itself (about 95 posts/s on 2 cores: hours at 1M posts); `none` clusters on words only.
 Encoding cost is benchmarks.embeddings' figure; this one measures clustering.
 
-`--candidates scan,knn` runs the same corpus once per way of finding the leads a batch may
-join (issue 14): `scan` loads every lead of the time window (and the open ones at the places
-the batch names); `knn` asks the search index for each post's `knn_k` nearest lead centroids
-(the embedded index, or Elasticsearch with `--elasticsearch-url`), the leads being indexed
-after each batch as the pipeline's index stage does. Printed side by side: pairwise F1 and the
-per-batch cluster seconds of each. Needs an embedder (`projected` or `model`).
+`--candidates scan,knn` compares the ways of finding the leads a batch may join (issue 14) in
+one run: `scan` loads every lead of the time window (and the open ones at the places the batch
+names); `knn` asks the search index for each post's `knn_k` nearest lead centroids (the
+embedded index, or Elasticsearch with `--elasticsearch-url`), the leads being indexed after
+each batch as the pipeline's index stage does. Each way has its own store and gets every batch
+in turn, so both run under the same load and a run stopped early still compares them;
+`--quality-every N` prints both pairwise F1s every N posts. Printed side by side: pairwise F1
+and the per-batch cluster seconds of each. Needs an embedder (`projected` or `model`).
 """
 from __future__ import annotations
 
@@ -156,28 +158,36 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a clustering setting (radar.yaml clustering.KEY)")
     parser.add_argument("--candidates", default="scan",
-                        help="comma-separated: scan, knn (each a full run over the same corpus)")
+                        help="comma-separated: scan, knn (each its own store, fed the same batches in turn)")
+    parser.add_argument("--quality-every", type=int, default=0, metavar="POSTS",
+                        help="also print pairwise F1 every POSTS posts (a cut-short run still says something)")
     parser.add_argument("--elasticsearch-url", default=None, help="knn against this cluster (default: "
                         "the embedded index in the benchmark's SQLite file)")
     args = parser.parse_args()
     modes = [m.strip() for m in args.candidates.split(",") if m.strip()]
-    if not modes or set(modes) - {"scan", "knn"}:
-        parser.error(f"--candidates takes scan and/or knn, got {args.candidates!r}")
+    if not modes or set(modes) - {"scan", "knn"} or len(set(modes)) != len(modes):
+        parser.error(f"--candidates takes scan and/or knn, each once, got {args.candidates!r}")
     if "knn" in modes and args.embedder == "none":
         parser.error("--candidates knn needs embeddings: --embedder projected or model")
-    if len(modes) > 1:
-        runs = {}
-        for mode in modes:
-            print(f"=== candidates: {mode}", flush=True)
-            runs[mode] = run(args, mode)
-        print(json.dumps({"side_by_side": runs}))
-        return
-    print(json.dumps(run(args, modes[0])))
+    runs = run(args, modes)
+    print(json.dumps({"side_by_side": runs} if len(modes) > 1 else runs[modes[0]]))
 
 
-def run(args, mode: str) -> dict:
-    """One full incremental run with candidate leads found by `mode`; its figures."""
+@dataclasses.dataclass
+class Arm:
+    """One way of finding candidate leads, with its own store fed the same batches."""
 
+    mode: str
+    config: object
+    store: Store
+    search: object | None
+    seconds: list[float] = dataclasses.field(default_factory=list)
+
+
+def run(args, modes: list[str]) -> dict[str, dict]:
+    """One incremental run over the corpus; each batch goes to every mode's store in turn (so
+    the modes see the same machine load, and a run stopped early still compares them).
+    mode -> its figures."""
     config = load_config(REPO_ROOT / "config")
     embedder = make_embedder(args.embedder)
     if args.embedder != "model":
@@ -185,42 +195,60 @@ def run(args, mode: str) -> dict:
         update = {"embedding_weight": 0.0} if embedder is None else {"embedding_floor": 0.0}
     else:
         update = {}
-    clustering = clustering_overrides(args.set, config.radar.clustering.model_copy(update=update))
-    clustering = clustering.model_copy(update={"candidates": mode})
-    if clustering != config.radar.clustering:
-        config = dataclasses.replace(config, radar=config.radar.model_copy(update={"clustering": clustering}))
+    base = clustering_overrides(args.set, config.radar.clustering.model_copy(update=update))
     if args.set:
         print(f"clustering settings changed: {' '.join(args.set)}", flush=True)
     end = datetime(2026, 11, 22, tzinfo=timezone.utc)
     days = max(1, args.posts // args.per_day)
-    seconds: list[float] = []
     refit = incremental_at_refit = None
     kept = []  # the posts up to --refit-at, for the side-by-side re-fit
     problem_of: dict[str, str] = {}  # post id -> true problem, for pairwise F1 over the whole run
     spans: dict[str, tuple[tuple, float, float]] = {}  # problem -> ((issue, place, spot), first, last post)
+    label = len(modes) > 1
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(f"sqlite:///{Path(tmp) / 'scale.db'}")
-        search = open_candidates_index(args, store, embedder) if mode == "knn" else None
+        arms = []
+        for mode in modes:
+            clustering = base.model_copy(update={"candidates": mode})
+            arm_config = (dataclasses.replace(config, radar=config.radar.model_copy(update={"clustering": clustering}))
+                          if clustering != config.radar.clustering else config)
+            store = Store.open(f"sqlite:///{Path(tmp) / f'scale-{mode}.db'}")
+            arms.append(Arm(mode, arm_config, store,
+                            open_candidates_index(args, store, embedder, mode) if mode == "knn" else None))
         batch = []
         total = 0
 
-        def run_batch(batch) -> None:
-            nonlocal total
-            store.posts.upsert(batch)
+        def run_batch(arm: Arm, batch) -> None:
+            arm.store.posts.upsert(batch)
             start = min(p.published_at for p in batch)
             window = Window(start - timedelta(hours=6), max(p.published_at for p in batch) + timedelta(seconds=1))
-            enrich(store, config, window)
+            enrich(arm.store, arm.config, window)
             started = time.perf_counter()
-            counts = cluster(store, config, window, embedder=embedder, search=search)
-            seconds.append(time.perf_counter() - started)
-            if search is not None:  # the pipeline's index stage, after cluster
-                for leads in store.leads.iter_all(updated_since=window.start):
-                    search.index_leads(leads, centroids=lead_centroids(store, leads, search.dims), points={})
-                search.refresh()
+            counts = cluster(arm.store, arm.config, window, embedder=embedder, search=arm.search)
+            arm.seconds.append(time.perf_counter() - started)
+            if arm.search is not None:  # the pipeline's index stage, after cluster
+                for leads in arm.store.leads.iter_all(updated_since=window.start):
+                    arm.search.index_leads(leads, centroids=lead_centroids(arm.store, leads, arm.search.dims),
+                                           points={})
+                arm.search.refresh()
+            print(f"batch {len(arm.seconds):4d}  posts {total:9d}  {arm.mode + '  ' if label else ''}"
+                  f"cluster {arm.seconds[-1]:6.2f} s  created {counts['leads_created']:5d}  "
+                  f"joined {counts['leads_updated']:5d}  rss {rss_mb():7.0f} MB", flush=True)
+
+        def checkpoint() -> None:
+            chain_of = recurrence_chains(spans, config.radar.clustering.reopen_days)
+            for arm in arms:
+                strict = pairwise_quality(arm.store, problem_of)
+                chained = pairwise_quality(arm.store, {post: chain_of[pid] for post, pid in problem_of.items()})
+                print(f"quality at {total} posts  {arm.mode}: pairwise F1 {strict['pairwise_f1']:.4f}  "
+                      f"recurrence-aware {chained['pairwise_f1']:.4f}", flush=True)
+
+        def feed(batch) -> None:
+            nonlocal total
             total += len(batch)
-            print(f"batch {len(seconds):4d}  posts {total:9d}  cluster {seconds[-1]:6.2f} s  "
-                  f"created {counts['leads_created']:5d}  joined {counts['leads_updated']:5d}  "
-                  f"rss {rss_mb():7.0f} MB", flush=True)
+            for arm in arms:
+                run_batch(arm, batch)
+            if args.quality_every and total % args.quality_every == 0 and total < args.posts:
+                checkpoint()
 
         for sim, truth in generate(args.seed, args.posts, end, days=days):
             post = to_post(sim, end)
@@ -233,36 +261,41 @@ def run(args, mode: str) -> dict:
             if total + len(batch) <= args.refit_at:
                 kept.append(post)
             if len(batch) == args.batch:
-                run_batch(batch)
+                feed(batch)
                 batch = []
                 if total == args.refit_at:
+                    seconds = arms[0].seconds
                     incremental_at_refit = statistics.mean(seconds[-3:])
-                    refit = refit_seconds(kept, config, kept[-1].published_at, embedder)
+                    refit = refit_seconds(kept, arms[0].config, kept[-1].published_at, embedder)
                     kept = []
-                    print(f"re-fit of all {args.refit_at} posts: {refit:.1f} s; incremental batch: "
-                          f"{incremental_at_refit:.2f} s ({refit / incremental_at_refit:.1f}x)", flush=True)
+                    print(f"re-fit of all {args.refit_at} posts: {refit:.1f} s; incremental batch "
+                          f"({arms[0].mode}): {incremental_at_refit:.2f} s ({refit / incremental_at_refit:.1f}x)",
+                          flush=True)
         if batch:
-            run_batch(batch)
-        quality = pairwise_quality(store, problem_of)
+            feed(batch)
         chain_of = recurrence_chains(spans, config.radar.clustering.reopen_days)
-        chained = pairwise_quality(store, {post: chain_of[pid] for post, pid in problem_of.items()})
-        quality.update({f"recurrence_{k}": v for k, v in chained.items()})
-        store.close()
-    first, last = statistics.mean(seconds[:10]), statistics.mean(seconds[-10:])
-    figures = {"posts": total, "batches": len(seconds), "batch": args.batch, "embedder": args.embedder,
-               "candidates": mode,
-               "first10_mean_s": round(first, 3), "last10_mean_s": round(last, 3),
-               "last_vs_first": round(last / first, 3), "peak_rss_mb": round(rss_mb(), 1), **quality}
-    if refit is not None:
-        figures.update(refit_s=round(refit, 2), incremental_batch_s=round(incremental_at_refit, 3),
-                       refit_vs_incremental=round(refit / incremental_at_refit, 1))
-    return figures
+        out = {}
+        for arm in arms:
+            quality = pairwise_quality(arm.store, problem_of)
+            chained = pairwise_quality(arm.store, {post: chain_of[pid] for post, pid in problem_of.items()})
+            quality.update({f"recurrence_{k}": v for k, v in chained.items()})
+            arm.store.close()
+            first, last = statistics.mean(arm.seconds[:10]), statistics.mean(arm.seconds[-10:])
+            figures = {"posts": total, "batches": len(arm.seconds), "batch": args.batch, "embedder": args.embedder,
+                       "candidates": arm.mode,
+                       "first10_mean_s": round(first, 3), "last10_mean_s": round(last, 3),
+                       "last_vs_first": round(last / first, 3), "peak_rss_mb": round(rss_mb(), 1), **quality}
+            if refit is not None and arm is arms[0]:
+                figures.update(refit_s=round(refit, 2), incremental_batch_s=round(incremental_at_refit, 3),
+                               refit_vs_incremental=round(refit / incremental_at_refit, 1))
+            out[arm.mode] = figures
+    return out
 
 
-def open_candidates_index(args, store: Store, embedder):
+def open_candidates_index(args, store: Store, embedder, mode: str):
     if args.elasticsearch_url:
         from core.search.elastic import ElasticSearch
-        index = ElasticSearch(args.elasticsearch_url, store=store, prefix="benchcl", dims=embedder.dim)
+        index = ElasticSearch(args.elasticsearch_url, store=store, prefix=f"benchcl-{mode}", dims=embedder.dim)
         index.reset()
         return index
     from core.search.embedded import EmbeddedSearch

@@ -6,6 +6,13 @@ Layout, every name starting with `prefix` (default "radar"; tests use one of the
   the alias `radar-posts`;
 - leads live in `radar-leads-000001`, read and written through the alias `radar-leads`.
 
+`radar index rebuild` does not empty what the desk is reading: it fills the next generation
+(`radar-g2-posts-YYYY.MM`, `radar-g2-leads`; then g3, ...) made from a template that adds no
+alias, then moves both aliases onto it in one atomic `_aliases` call and makes the live template
+create the new generation's months. Readers see the old index until that call and the new one
+after it. The live template's index pattern names the live generation, so a writer asks it
+which indices to write posts into (leads are written through their alias).
+
 Text fields use the `cjk` analyzer (bigrams: Chinese has no spaces), or IK / smartcn when the
 cluster has that plugin, with two subfields that decide what matches (EXACT_ANALYSIS): every
 query term, word or quoted phrase, must appear as written (`噪音扰民` typed as one word, or
@@ -16,6 +23,7 @@ same question. An index made before those subfields existed is brought up to dat
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
@@ -98,7 +106,9 @@ class ElasticSearch:
 
     def __init__(self, client: str | Elasticsearch, *, store: Store | None = None, prefix: str = "radar",
                  dims: int = 384, chunk_size: int = 500, item_retries: int = 3, backoff: float = 1.0,
-                 request_timeout: float = 30, max_retries: int = 3):
+                 request_timeout: float = 30, max_retries: int = 3, generation: int | None = None):
+        """`generation` is for a rebuild only (begin_rebuild): a writer into that generation,
+        which nothing reads until finish_rebuild; by default the live one, read from the cluster."""
         self.es = client if isinstance(client, Elasticsearch) else Elasticsearch(
             client, request_timeout=request_timeout, retry_on_timeout=max_retries > 0, max_retries=max_retries)
         self.store = store  # where lead points come from when the caller gives none
@@ -109,10 +119,82 @@ class ElasticSearch:
         self.backoff = backoff
         self.posts_alias = f"{prefix}-posts"
         self.leads_alias = f"{prefix}-leads"
-        self.leads_index = f"{prefix}-leads-000001"
+        self.staging = generation is not None
         self.index_analyzer, self.search_analyzer = self._analyzers()
         self._checked = False  # whether the indices were seen to be current (outdated)
+        self._use(generation if generation is not None else self._live_generation())
         self._ensure()
+
+    # -- generations -----------------------------------------------------------------------
+    def _use(self, generation: int) -> None:
+        """Generation 1 keeps the names of the indices made before rebuilds swapped aliases."""
+        self.generation = generation
+        self.posts_prefix = self.posts_alias if generation == 1 else f"{self.prefix}-g{generation}-posts"
+        self.leads_index = f"{self.leads_alias}-000001" if generation == 1 else f"{self.prefix}-g{generation}-leads"
+
+    @served
+    def _live_generation(self) -> int:
+        """The generation the live template creates months in (1 on an empty cluster)."""
+        try:
+            found = self.es.indices.get_index_template(name=self.posts_alias)["index_templates"]
+        except NotFoundError:
+            return 1
+        patterns = found[0]["index_template"]["index_patterns"] if found else []
+        pattern = patterns[0] if isinstance(patterns, list) and patterns else str(patterns or "")
+        m = re.fullmatch(rf"{re.escape(self.prefix)}-g(\d+)-posts-\*", pattern)
+        return int(m.group(1)) if m else 1
+
+    @served
+    def begin_rebuild(self) -> "ElasticSearch":
+        """A writer into the next generation, emptied first (what an interrupted rebuild left is
+        dropped); fill it, refresh it, then `finish_rebuild` it. The desk reads this one meanwhile."""
+        staged = ElasticSearch(self.es, store=self.store, prefix=self.prefix, dims=self.dims,
+                               chunk_size=self.chunk_size, item_retries=self.item_retries, backoff=self.backoff,
+                               generation=self._live_generation() + 1)
+        staged.reset()
+        return staged
+
+    @served
+    def finish_rebuild(self, staged: "ElasticSearch") -> list[str]:
+        """Make `staged` the live generation: the live template now creates its months (with the
+        alias), both aliases move onto its indices in one atomic call, its staging template goes.
+        Returns the old generation's indices, still there (a writer that asked for the old
+        generation just before may be writing into them): drop_indices them once caught up."""
+        self._use(self._live_generation())
+        if staged.generation != self.generation + 1 or not staged.staging:
+            raise SearchError(f"generation {staged.generation} is not the rebuild of live generation {self.generation}")
+        old_posts, old_leads = self._post_indices(), self._existing([self.leads_index])
+        # New months from now on are the new generation's (and read through the alias) ...
+        self._put_template(staged.posts_prefix, live=True)
+        # ... and the months already built change hands in one step.
+        actions = [{"remove": {"index": name, "alias": self.posts_alias}} for name in old_posts]
+        actions += [{"remove": {"index": name, "alias": self.leads_alias}} for name in old_leads]
+        actions += [{"add": {"index": name, "alias": self.posts_alias}} for name in staged._post_indices()]
+        actions.append({"add": {"index": staged.leads_index, "alias": self.leads_alias}})
+        self.es.indices.update_aliases(actions=actions)
+        self.es.indices.delete_index_template(name=staged.template_name)
+        self._use(staged.generation)
+        self._checked = False
+        return old_posts + old_leads
+
+    @served
+    def drop_indices(self, names: Sequence[str]) -> None:
+        """Delete indices by name (the old generation after finish_rebuild); never a live one."""
+        live = set(self._post_indices()) | {self.leads_index}
+        for name in names:
+            if name in live:
+                raise SearchError(f"{name} is live: not dropped")
+            try:
+                self.es.indices.delete(index=name)
+            except NotFoundError:
+                pass
+
+    def _existing(self, names: Sequence[str]) -> list[str]:
+        return [name for name in names if self.es.indices.exists(index=name)]
+
+    @property
+    def template_name(self) -> str:
+        return f"{self.posts_alias}-next" if self.staging else self.posts_alias
 
     # -- layout ----------------------------------------------------------------------------
     def _analyzers(self) -> tuple[str, str]:
@@ -142,11 +224,25 @@ class ElasticSearch:
 
     @served
     def _ensure(self) -> None:
-        """Template, alias and leads index, each created only when missing or updated in place."""
+        """Template, alias and leads index, each created only when missing or updated in place
+        (a staging generation's without aliases)."""
+        self._put_template(self.posts_prefix, live=not self.staging)
+        if not self.es.indices.exists(index=self.leads_index):
+            self.es.indices.create(index=self.leads_index, aliases={} if self.staging else {self.leads_alias: {}},
+                                   settings={"analysis": EXACT_ANALYSIS}, mappings={
+                "dynamic": "strict", "properties": {
+                    "lead_id": {"type": "keyword"}, "title": self._text(keyword=True), "keywords": self._text(),
+                    "status": {"type": "keyword"}, "district": {"type": "keyword"},
+                    "category": {"type": "keyword"}, "priority": {"type": "float"},
+                    "last_seen": {"type": "date"}, "point": {"type": "geo_point"}, "centroid": self._dense()}})
+
+    def _put_template(self, posts_prefix: str, live: bool) -> None:
         self.es.indices.put_index_template(
-            name=self.posts_alias, index_patterns=[f"{self.posts_alias}-*"], priority=100,
+            # At the swap both match the new generation for a moment: the live one wins.
+            name=self.posts_alias if live else f"{self.posts_alias}-next", index_patterns=[f"{posts_prefix}-*"],
+            priority=100 if live else 99,
             template={"settings": {"number_of_shards": 1, "analysis": EXACT_ANALYSIS},
-                      "aliases": {self.posts_alias: {}},
+                      "aliases": {self.posts_alias: {}} if live else {},
                       "mappings": {"dynamic": "strict", "properties": {
                           "post_id": {"type": "keyword"}, "title": self._text(keyword=True),
                           "text": self._text(), "platform": {"type": "keyword"},
@@ -154,14 +250,6 @@ class ElasticSearch:
                           "author_hash": {"type": "keyword"}, "relevant": {"type": "boolean"},
                           "published_at": {"type": "date"}, "point": {"type": "geo_point"},
                           "embedding": self._dense()}}})
-        if not self.es.indices.exists(index=self.leads_index):
-            self.es.indices.create(index=self.leads_index, aliases={self.leads_alias: {}},
-                                   settings={"analysis": EXACT_ANALYSIS}, mappings={
-                "dynamic": "strict", "properties": {
-                    "lead_id": {"type": "keyword"}, "title": self._text(keyword=True), "keywords": self._text(),
-                    "status": {"type": "keyword"}, "district": {"type": "keyword"},
-                    "category": {"type": "keyword"}, "priority": {"type": "float"},
-                    "last_seen": {"type": "date"}, "point": {"type": "geo_point"}, "centroid": self._dense()}})
 
     def outdated(self) -> list[str]:
         """The indices made before the `.exact` subfields existed (see EXACT_ANALYSIS): a term
@@ -183,13 +271,16 @@ class ElasticSearch:
         self._checked = True
 
     def _post_indices(self) -> list[str]:
+        """The live generation's monthly indices (those the alias reads), or a staging one's."""
         try:
-            return sorted(self.es.indices.get(index=f"{self.posts_alias}-*").keys())
+            if self.staging:
+                return sorted(self.es.indices.get(index=f"{self.posts_prefix}-*").keys())
+            return sorted(self.es.indices.get_alias(name=self.posts_alias).keys())
         except NotFoundError:
             return []
 
     def post_index(self, published_at: datetime) -> str:
-        return f"{self.posts_alias}-{published_at.astimezone(timezone.utc):%Y.%m}"
+        return f"{self.posts_prefix}-{published_at.astimezone(timezone.utc):%Y.%m}"
 
     def reset(self) -> None:
         # By name, not by wildcard: clusters refuse wildcard deletes (destructive_requires_name).
@@ -237,6 +328,8 @@ class ElasticSearch:
     def index_posts(self, items: Sequence[EnrichedPost],
                     embeddings: Mapping[str, np.ndarray] | None = None) -> int:
         embeddings = embeddings or {}
+        if not self.staging:  # a rebuild may have made another generation live since
+            self._use(self._live_generation())
         latest = {ep.id: ep for ep in items}
         actions = []
         for ep in latest.values():
@@ -261,7 +354,7 @@ class ElasticSearch:
         gone = [lead_id for lead_id, lead in latest.items() if lead.status == LeadStatus.MERGED]
         latest = {lead_id: lead for lead_id, lead in latest.items() if lead_id not in gone}
         if gone:  # see SearchIndex.index_leads; by query, so a lead never indexed is no error
-            self.es.delete_by_query(index=self.leads_alias, query={"ids": {"values": gone}},
+            self.es.delete_by_query(index=self._leads_target, query={"ids": {"values": gone}},
                                     conflicts="proceed", refresh=True)
         if points is None:
             points = lead_points(self.store, list(latest)) if self.store is not None else {}
@@ -275,8 +368,13 @@ class ElasticSearch:
             vector = _vector(centroids.get(lead.id), self.dims, lead.id)
             if vector is not None:
                 doc["centroid"] = vector
-            actions.append({"_index": self.leads_alias, "_id": lead.id, "_source": doc})
+            actions.append({"_index": self._leads_target, "_id": lead.id, "_source": doc})
         return self._bulk(actions) + len(gone)
+
+    @property
+    def _leads_target(self) -> str:
+        """Through the alias, so writes follow a rebuild's swap; a staging generation by name."""
+        return self.leads_index if self.staging else self.leads_alias
 
     def _delete_by_query(self, query: dict) -> int:
         """Delete matching posts index by index. One request over the alias would do on a real
@@ -301,7 +399,7 @@ class ElasticSearch:
         cutoff_month = f"{cutoff.astimezone(timezone.utc):%Y.%m}"
         deleted = 0
         for name in self._post_indices():
-            month = name.removeprefix(f"{self.posts_alias}-")
+            month = name.rsplit("-", 1)[-1]
             if month < cutoff_month:  # YYYY.MM compares as text in time order
                 deleted += int(self.es.count(index=name)["count"])
                 self.es.indices.delete(index=name)
@@ -310,9 +408,10 @@ class ElasticSearch:
     # -- reading ---------------------------------------------------------------------------
     @served
     def count_posts(self) -> int:
-        if not self._post_indices():
+        names = self._post_indices()
+        if not names:
             return 0
-        return int(self.es.count(index=self.posts_alias)["count"])
+        return int(self.es.count(index=",".join(names) if self.staging else self.posts_alias)["count"])
 
     @served
     def search_posts(self, q: PostQuery) -> SearchPage:

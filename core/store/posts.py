@@ -4,6 +4,7 @@ Every write is an upsert keyed by a stable id, so any stage can be re-run or res
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy import select
@@ -91,15 +92,19 @@ class PostRepository(Repository):
                     out[row.id] = EnrichedPost(post_from_row(row), enrichment_from_row(row))
         return [out[i] for i in ids if i in out]
 
-    def iter_enriched(self, batch: int = 1000, window: Window | None = None) -> Iterator[list[EnrichedPost]]:
-        """Every enriched post (published in `window` when given), `batch` at a time in id order
-        (keyset paging: a rebuild of the search index reads millions without holding them)."""
+    def iter_enriched(self, batch: int = 1000, window: Window | None = None,
+                      enriched_since: datetime | None = None) -> Iterator[list[EnrichedPost]]:
+        """Every enriched post (published in `window`, enriched at or after `enriched_since`,
+        when given), `batch` at a time in id order (keyset paging: a rebuild of the search index
+        reads millions without holding them)."""
         last_id = ""
         while True:
             q = (select(t.posts, t.enrichments).join(t.enrichments, t.enrichments.c.post_id == t.posts.c.id)
                  .where(t.posts.c.id > last_id).order_by(t.posts.c.id).limit(batch))
             if window is not None:
                 q = q.where(t.posts.c.published_at >= window.start, t.posts.c.published_at < window.end)
+            if enriched_since is not None:
+                q = q.where(t.enrichments.c.enriched_at >= enriched_since)
             with self.db.connect() as conn:
                 rows = conn.execute(q).all()
             if not rows:

@@ -23,30 +23,65 @@ def _open(settings, store):
         fail(str(exc))
 
 
-def rebuild_index(store, index, batch: int = 1000, on_batch=None, model: str | None = None) -> dict:
-    """Empty the index, then index every enriched post (with its cached vector of `model`, the
-    clusterer's) and every lead (with its centroid) from the store, `batch` at a time. Returns
-    the counts and seconds."""
+def rebuild_index(store, index, batch: int = 1000, on_batch=None, model: str | None = None,
+                  grace: float = 0.0) -> dict:
+    """Index every enriched post (with its cached vector of `model`, the clusterer's) and every
+    lead (with its centroid) from the store, `batch` at a time. Returns the counts and seconds.
+
+    On a backend that can (Elasticsearch: begin_rebuild / finish_rebuild) the desk keeps reading
+    the old index throughout: the new one is filled beside it and swapped in at once. Then what
+    changed in the store meanwhile is caught up: posts enriched and leads updated since the
+    rebuild began are indexed again, and posts the fill wrote that have since been forgotten are
+    deleted (a deletion that reached only the old index must not come back). `grace` seconds
+    pass between the swap and the catch-up, so that a pipeline write which picked the old
+    generation just before the swap is in the store, and so caught up, by then. Elsewhere (the
+    embedded index) the index is emptied and refilled."""
+    from core.models import utcnow
     from pipeline.runner import lead_centroids, post_embeddings
-    started = time.monotonic()
-    index.reset()
-    posts = leads = 0
-    for items in store.posts.iter_enriched(batch):
-        posts += index.index_posts(items, embeddings=post_embeddings(store, items, index.dims, model))
-        if on_batch:
-            on_batch("posts", posts)
-    for chunk in store.leads.iter_all(batch):
-        leads += index.index_leads(chunk, centroids=lead_centroids(store, chunk, index.dims))
-        if on_batch:
-            on_batch("leads", leads)
-    index.refresh()
-    return {"backend": index.name, "posts": posts, "leads": leads,
-            "seconds": round(time.monotonic() - started, 2)}
+    started, since = time.monotonic(), utcnow()
+    staged = index.begin_rebuild() if hasattr(index, "begin_rebuild") else None
+    target = staged if staged is not None else index
+    if staged is None:
+        index.reset()
+    written: set[str] = set()
+
+    def fill(into, posts_since=None, leads_since=None) -> tuple[int, int]:
+        posts = leads = 0
+        for items in store.posts.iter_enriched(batch, enriched_since=posts_since):
+            posts += into.index_posts(items, embeddings=post_embeddings(store, items, into.dims, model))
+            written.update(ep.id for ep in items)
+            if on_batch:
+                on_batch("posts", posts)
+        for chunk in store.leads.iter_all(batch, updated_since=leads_since):
+            leads += into.index_leads(chunk, centroids=lead_centroids(store, chunk, into.dims))
+            if on_batch:
+                on_batch("leads", leads)
+        return posts, leads
+
+    posts, leads = fill(target)
+    target.refresh()
+    summary = {"backend": index.name, "posts": posts, "leads": leads}
+    if staged is not None:
+        old = index.finish_rebuild(staged)
+        if grace:
+            time.sleep(grace)
+        caught_posts, caught_leads = fill(index, posts_since=since, leads_since=since)
+        gone = sorted(written - store.forget.existing(sorted(written)))
+        removed = index.delete_posts(gone) if gone else 0
+        index.drop_indices(old)
+        index.refresh()
+        summary.update(generation=index.generation, caught_up_posts=caught_posts, caught_up_leads=caught_leads,
+                       forgotten_meanwhile=removed, dropped=len(old))
+    return {**summary, "seconds": round(time.monotonic() - started, 2)}
 
 
 @index_app.command("rebuild")
-def rebuild(batch: Annotated[int, typer.Option(min=1, max=10_000, help="posts per indexing batch")] = 1000) -> None:
-    """Delete and recreate the search index from the store; print {"posts", "leads", "seconds"}."""
+def rebuild(batch: Annotated[int, typer.Option(min=1, max=10_000, help="posts per indexing batch")] = 1000,
+            grace: Annotated[float, typer.Option(min=0, max=3600, help="seconds between the swap and the "
+                                                 "catch-up (Elasticsearch): longer than a pipeline bulk write "
+                                                 "takes")] = 60.0) -> None:
+    """Rebuild the search index from the store; print {"posts", "leads", "seconds", ...}. On
+    Elasticsearch the desk keeps searching the old index until the new one is swapped in."""
     from pipeline.runner import embedding_model_name
     settings = settings_or_exit()
     store = open_store(settings)
@@ -54,7 +89,7 @@ def rebuild(batch: Annotated[int, typer.Option(min=1, max=10_000, help="posts pe
     try:
         summary = rebuild_index(store, index, batch,
                                 on_batch=lambda what, n: err.print(f"indexed {n} {what}", highlight=False),
-                                model=embedding_model_name(config_or_exit(settings)))
+                                model=embedding_model_name(config_or_exit(settings)), grace=grace)
     finally:
         index.close()
         store.close()

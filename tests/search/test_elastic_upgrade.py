@@ -11,6 +11,7 @@ def test_an_index_from_before_the_exact_subfields_asks_for_a_rebuild(elasticsear
 
     from core.search import PostQuery, SearchUnavailable
     from core.search.elastic import ElasticSearch
+    from pipeline.commands.index import rebuild_index
     from tests.search.test_search_contract import ep
     prefix = f"t{uuid.uuid4().hex[:10]}"
     old = ElasticSearch(elasticsearch_url, store=search_store, prefix=prefix, dims=4)
@@ -23,10 +24,12 @@ def test_an_index_from_before_the_exact_subfields_asks_for_a_rebuild(elasticsear
         assert index.outdated() == [f"{prefix}-posts-2020.01"]
         with pytest.raises(SearchUnavailable, match="radar index rebuild"):
             index.search_posts(PostQuery("路灯"))
-        index.reset()  # what `radar index rebuild` does first
+        post = ep("1", "路灯坏了")
+        search_store.posts.upsert([post.post])
+        search_store.posts.save_enrichments([(post.post, post.enrichment)])
+        summary = rebuild_index(search_store, index)
+        assert summary["generation"] == 2 and summary["dropped"] == 2  # the old month and leads index
         assert index.outdated() == []
-        index.index_posts([ep("1", "路灯坏了")])
-        index.refresh()
         assert [h.post_id for h in index.search_posts(PostQuery("路灯")).hits] == ["weibo:1"]
     finally:
         for name in index._post_indices() + [index.leads_index]:

@@ -10,15 +10,21 @@ mean of the 12 hours before it, and the last day against the mean of the 14 days
 spike needs `trends.min_count` posts and `trends.ratio` times the baseline mean; a baseline
 under one post per period counts as one (the +1 smoothing of a zero baseline, which also keeps
 a baseline of one post in 12 hours from turning 5 posts into a 60x ratio). Spikes are stored as
-warnings, upserted on (kind, category, district, window end), so a re-run adds nothing.
+warnings, upserted on (kind, category, district, window end), so a re-run adds nothing. The
+posts are counted by the search index's aggregations when one is given (Elasticsearch at scale:
+15 days of a city's posts is an aggregation there, a scan of the record store's largest table
+here), else, or when it cannot answer, by the store.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Protocol
 
 from core.config import Config
 from core.models import Window
+from core.search import SearchIndex
 from core.store import Store
 
 CLASS_CASE_MIN_WEEKS = 3
@@ -70,13 +76,21 @@ class TrendReport:
     weeks: tuple[str, ...]  # the ISO weeks looked at, oldest first
     class_cases: tuple[ClassCase, ...]  # recurring only, ranked
     spikes: tuple[Spike, ...]  # strongest first
+    spikes_counted_by: str = "store"  # or the search index's name; and why not, when it could not
 
     def as_dict(self) -> dict:
         """JSON-safe (datetimes as ISO strings)."""
         return {"window_end": self.window_end.isoformat(), "weeks": list(self.weeks),
                 "min_weeks": CLASS_CASE_MIN_WEEKS,
                 "class_cases": [c.as_dict() for c in self.class_cases],
-                "spikes": [s.as_dict() for s in self.spikes]}
+                "spikes": [s.as_dict() for s in self.spikes], "spikes_counted_by": self.spikes_counted_by}
+
+
+class PostCounter(Protocol):
+    """The store's reports or a search index: relevant posts per (category, district) per period."""
+
+    def count_relevant_posts(self, periods: Sequence[tuple[datetime, datetime]]
+                             ) -> dict[tuple[str, str], list[int]]: ...
 
 
 def _iso_week(d: date) -> str:
@@ -117,12 +131,12 @@ def _ratio(count: int, baseline: float) -> float:
     return count / max(baseline, 1.0)
 
 
-def spikes(store: Store, end: datetime, min_count: int, ratio: float) -> list[Spike]:
+def spikes(counter: PostCounter, end: datetime, min_count: int, ratio: float) -> list[Spike]:
     hour, day = timedelta(hours=1), timedelta(days=1)
     periods = [(end - hour, end), (end - hour * (1 + HOUR_BASELINE_HOURS), end - hour),
                (end - day, end), (end - day * (1 + DAY_BASELINE_DAYS), end - day)]
     found = []
-    for (category, district), (h, h_before, d, d_before) in store.reports.count_relevant_posts(periods).items():
+    for (category, district), (h, h_before, d, d_before) in counter.count_relevant_posts(periods).items():
         for kind, count, baseline in (("spike_hour", h, h_before / HOUR_BASELINE_HOURS),
                                       ("spike_day", d, d_before / DAY_BASELINE_DAYS)):
             r = _ratio(count, baseline)
@@ -133,15 +147,24 @@ def spikes(store: Store, end: datetime, min_count: int, ratio: float) -> list[Sp
 
 
 def trends(store: Store, config: Config, window: Window, *, weeks: int | None = None,
-           save: bool = True) -> TrendReport:
+           save: bool = True, search: SearchIndex | None = None) -> TrendReport:
     """Class cases and spikes as of `window.end`; spikes are saved as warnings unless `save` is
-    False. `weeks` overrides `trends.weeks` of radar.yaml."""
+    False. `weeks` overrides `trends.weeks` of radar.yaml. With `search`, spikes count posts by
+    its aggregations; if it cannot answer, the store counts them and the report says why."""
     cfg = config.radar.trends
     end = window.end
     week_names, cases = class_cases(store, end, weeks or cfg.weeks)
-    found = spikes(store, end, cfg.min_count, cfg.ratio)
+    counted_by = "store"
+    if search is not None:
+        try:
+            found = spikes(search, end, cfg.min_count, cfg.ratio)
+            counted_by = search.name
+        except Exception as exc:  # noqa: BLE001 - whatever the index says, the record store still answers
+            counted_by = f"store ({search.name} could not: {exc})"[:300]
+    if counted_by.startswith("store"):
+        found = spikes(store.reports, end, cfg.min_count, cfg.ratio)
     if save and found:
         store.reports.save_warnings([{"kind": s.kind, "category": s.category, "district": s.district,
                                       "window_end": s.window_end, "count": s.count, "baseline": s.baseline,
                                       "ratio": s.ratio} for s in found])
-    return TrendReport(end, tuple(week_names), tuple(cases), tuple(found))
+    return TrendReport(end, tuple(week_names), tuple(cases), tuple(found), counted_by)

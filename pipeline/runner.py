@@ -103,6 +103,26 @@ def lead_centroids(store: Store, leads, dims: int) -> dict:
     return {lead_id: vector for lead_id, (_, vector) in found.items() if vector.shape == (dims,)}
 
 
+def trends_report(store: Store, config: Config, window: Window, *, weeks: int | None = None):
+    """clustering.trends as of the window end. With Elasticsearch, spikes count posts by its
+    aggregations (a cluster that cannot be reached leaves it to the store, and the report says
+    why); the embedded index lives in the store's own file, where the store's count is as cheap
+    and never behind the index stage."""
+    from dataclasses import replace
+
+    from clustering.trends import trends
+    from core.search import SearchUnavailable, open_search
+    try:
+        search = open_search(Settings(), store)
+    except SearchUnavailable as exc:
+        report = trends(store, config, window, weeks=weeks)
+        return replace(report, spikes_counted_by=f"store (search index unavailable: {exc})"[:300])
+    try:
+        return trends(store, config, window, weeks=weeks, search=search if search.name != "embedded" else None)
+    finally:
+        search.close()
+
+
 def sla_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
     from pipeline.sla_stage import record_sla_breaches
     return record_sla_breaches(store, config, window)

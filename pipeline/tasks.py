@@ -428,8 +428,8 @@ def _work_orders_section(store: Store, config, window: Window) -> dict:
 
 def _trends_section(store: Store, config, window: Window) -> dict:
     """Class cases and spikes as of the window end (spikes are also stored as warnings)."""
-    from clustering.trends import trends
-    return trends(store, config, window).as_dict()
+    from pipeline.runner import trends_report
+    return trends_report(store, config, window).as_dict()
 
 
 def daily_report(start: datetime | None, end: datetime | None) -> dict:

@@ -6,6 +6,7 @@ The contract, checked by tests/search/test_search_contract.py against both:
 - `search_posts` matches every word and every quoted phrase (AND), with filters, ordered by
   published_at desc then post id asc; paging with `after` returns each hit exactly once.
 - `trends` counts relevant posts per UTC day x district x category in [since, until).
+- `count_relevant_posts` counts them per (category, district) in each of several periods.
 - `leads_near` returns leads whose point lies within `meters`, nearest first.
 - `purge_before(cutoff)` drops posts published before cutoff and nothing else.
 """
@@ -52,6 +53,11 @@ class SearchIndex(Protocol):
         """Leads whose title or keywords hold every word of `text`, highest priority first."""
 
     def trends(self, since: datetime, until: datetime) -> list[TrendBucket]: ...
+
+    def count_relevant_posts(self, periods: Sequence[tuple[datetime, datetime]]) -> dict[tuple[str, str], list[int]]:
+        """Relevant posts per (category, district) published in each [start, end) of `periods`
+        (which may overlap), as the store's reports.count_relevant_posts counts them: posts with
+        no category or district left out, pairs with no post in any period too. Spikes read it."""
 
     def leads_near(self, lat: float, lon: float, meters: float, size: int = 20) -> list[LeadHit]: ...
 

@@ -83,6 +83,15 @@ def phrase_clauses(terms: Terms, fields: list[str]) -> list[dict]:
             for term in terms.all]
 
 
+TERMS_SIZE = 1000  # categories, and districts per category: a city has tens of each
+
+
+def _complete(terms_agg: dict) -> None:
+    """A terms aggregation that left buckets out would undercount: refuse rather than guess."""
+    if terms_agg.get("sum_other_doc_count"):
+        raise SearchError(f"more than {TERMS_SIZE} categories or districts: counts would be incomplete")
+
+
 def _marks(highlight: Mapping[str, list[str]], field: str) -> list[str]:
     return highlight.get(f"{field}.exact") or highlight.get(f"{field}.char") or []
 
@@ -486,6 +495,29 @@ class ElasticSearch:
             if day["no_district"]["doc_count"]:
                 add(when, None, day["no_district"])
         return sorted(out, key=lambda b: (b.day, b.district or "", b.category or ""))
+
+    @served
+    def count_relevant_posts(self, periods: Sequence[tuple[datetime, datetime]]) -> dict[tuple[str, str], list[int]]:
+        if not periods or not self._post_indices():
+            return {}
+        cells = {f"p{k}": {"range": {"published_at": {"gte": iso(a), "lt": iso(b)}}} for k, (a, b) in enumerate(periods)}
+        resp = self.es.search(
+            index=self.posts_alias, size=0,
+            query={"bool": {"filter": [{"term": {"relevant": True}},
+                                       {"range": {"published_at": {"gte": iso(min(a for a, _ in periods)),
+                                                                   "lt": iso(max(b for _, b in periods))}}}]}},
+            aggs={"category": {"terms": {"field": "category", "size": TERMS_SIZE}, "aggs": {
+                "district": {"terms": {"field": "district", "size": TERMS_SIZE},
+                             "aggs": {"period": {"filters": {"filters": cells}}}}}}})
+        out: dict[tuple[str, str], list[int]] = {}
+        categories = resp["aggregations"]["category"]
+        for category in categories["buckets"]:
+            _complete(category["district"])
+            for district in category["district"]["buckets"]:
+                counts = district["period"]["buckets"]
+                out[(category["key"], district["key"])] = [int(counts[f"p{k}"]["doc_count"]) for k in range(len(periods))]
+        _complete(categories)
+        return out
 
     @served
     def candidate_leads_many(self, vectors: np.ndarray, districts: Sequence[str | None], *,

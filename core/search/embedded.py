@@ -304,6 +304,22 @@ class EmbeddedSearch:
                 {"since": micros(since), "until": micros(until)}).all()
         return [TrendBucket(date.fromisoformat(r.day), r.district, r.category, r.n) for r in rows]
 
+    def count_relevant_posts(self, periods: Sequence[tuple[datetime, datetime]]) -> dict[tuple[str, str], list[int]]:
+        if not periods:
+            return {}
+        params: dict = {"lo": micros(min(a for a, _ in periods)), "hi": micros(max(b for _, b in periods))}
+        sums = []
+        for k, (a, b) in enumerate(periods):
+            params[f"a{k}"], params[f"b{k}"] = micros(a), micros(b)
+            sums.append(f"sum(published_us >= :a{k} AND published_us < :b{k})")
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(sql(
+                f"""SELECT category, district, {', '.join(sums)} FROM search_posts
+                    WHERE relevant = 1 AND category IS NOT NULL AND district IS NOT NULL
+                      AND published_us >= :lo AND published_us < :hi
+                    GROUP BY category, district"""), params).all()
+        return {(r[0], r[1]): [int(v or 0) for v in r[2:]] for r in rows}
+
     def _lead_hit(self, r, **extra) -> LeadHit:
         return LeadHit(lead_id=r.lead_id, title=r.title, status=r.status, district=r.district,
                        category=r.category, priority=r.priority, lat=r.lat, lon=r.lon, **extra)

@@ -137,8 +137,8 @@ def register(app: typer.Typer) -> None:
                                                  help="class cases: look back N days (default trends.weeks of radar.yaml)")] = None,
     ) -> None:
         """Top class cases (recurring category x district over weeks) and current spikes (stored as warnings)."""
-        from clustering.trends import trends
         from core.models import Window
+        from pipeline.runner import trends_report
         from core.config import load_config
 
         settings = settings_or_exit()
@@ -148,7 +148,7 @@ def register(app: typer.Typer) -> None:
         weeks = -(-days // 7) if days else None
         store = open_store(settings)
         try:
-            report = trends(store, config, Window(end - timedelta(days=1), end), weeks=weeks)
+            report = trends_report(store, config, Window(end - timedelta(days=1), end), weeks=weeks)
         finally:
             store.close()
         if as_json:
@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
             cases.add_row(c.category, c.district, str(c.weeks_present), str(c.leads), str(c.posts),
                           " ".join(f"{w.week[-3:]}:{w.leads}" for w in c.weeks))
         console.print(cases)
-        spikes = Table(title=f"spikes as of {report.window_end:%Y-%m-%d %H:%M} UTC")
+        spikes = Table(title=f"spikes as of {report.window_end:%Y-%m-%d %H:%M} UTC (counted by {report.spikes_counted_by})")
         for col in ("kind", "category", "district", "count", "baseline", "ratio"):
             spikes.add_column(col)
         for s in report.spikes:

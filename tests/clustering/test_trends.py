@@ -122,3 +122,40 @@ def test_cli_trends_json(tmp_path):
                             capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert tables.returncode == 0, tables.stderr
     assert "spike_hour" in tables.stdout
+
+
+def test_spikes_are_counted_by_the_search_index_when_one_is_given(store, config):
+    from core.models import EnrichedPost
+    from core.search.embedded import EmbeddedSearch
+    add_posts(store, "burst", 8, END - timedelta(minutes=50), spread=timedelta(minutes=5))  # 南山区
+    index = EmbeddedSearch(store)
+    # The index holds a burst in 福田区 that the store does not, and not the store's: the
+    # report counts what the index says.
+    elsewhere = [make_post(f"f{i}", f"福田 第{i}条 井盖丢了", at=END - timedelta(minutes=40 - i)) for i in range(7)]
+    index.index_posts([EnrichedPost(p, Enrichment(p.id, p.text, True, 0.9, "城市管理", "福田区", None))
+                       for p in elsewhere])
+    index.refresh()
+    report = trends(store, config, WINDOW, search=index, save=False)
+    assert report.spikes_counted_by == "embedded"
+    assert {(s.kind, s.district) for s in report.spikes} == {("spike_hour", "福田区"), ("spike_day", "福田区")}
+    # once the index is current, it finds what the store finds
+    for batch in store.posts.iter_enriched():
+        index.index_posts(batch)
+    index.refresh()
+    by_index = trends(store, config, WINDOW, search=index, save=False)
+    assert any(s.district == "南山区" for s in by_index.spikes)
+    assert [s for s in by_index.spikes if s.district == "南山区"] == list(trends(store, config, WINDOW, save=False).spikes)
+
+
+def test_an_unreachable_index_leaves_the_counting_to_the_store(store, config, monkeypatch):
+    import socket
+
+    from pipeline.runner import trends_report
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("ELASTICSEARCH_URL", f"http://127.0.0.1:{port}")
+    add_posts(store, "burst", 8, END - timedelta(minutes=50), spread=timedelta(minutes=5))
+    report = trends_report(store, config, WINDOW)
+    assert report.spikes_counted_by.startswith("store (search index unavailable")
+    assert ("spike_hour", "南山区") in {(s.kind, s.district) for s in report.spikes}

@@ -160,6 +160,27 @@ def test_trends_count_relevant_posts_per_day_district_category(search_backend):
                    (day2.date(), NANSHAN, TRAFFIC): 1, (day2.date(), None, ENV): 1}
 
 
+def test_count_relevant_posts_per_period_as_the_store_counts_them(search_backend, search_store):
+    """What spikes read: per (category, district), relevant posts in each [start, end) of
+    overlapping periods; no category or no district, irrelevant, or outside every period: not
+    counted. The index and the store answer alike."""
+    hour = timedelta(hours=1)
+    items = [ep("1", "a", at=T0 - 30 * timedelta(minutes=1)), ep("2", "b", at=T0 - hour),  # start: inclusive
+             ep("3", "c", at=T0),  # end: exclusive
+             ep("4", "d", at=T0 - 3 * hour), ep("5", "e", at=T0 - 3 * hour, district=FUTIAN, category=TRAFFIC),
+             ep("6", "f", at=T0 - 10 * hour, relevant=False), ep("7", "g", at=T0 - 2 * hour, district=None),
+             ep("8", "h", at=T0 - 2 * hour, category=None), ep("9", "i", at=T0 - 30 * hour)]
+    search_store.posts.upsert([i.post for i in items])
+    search_store.posts.save_enrichments([(i.post, i.enrichment) for i in items])
+    seed(search_backend, items)
+    periods = [(T0 - hour, T0), (T0 - 13 * hour, T0 - hour), (T0 - 24 * hour, T0)]
+    expected = {(ENV, NANSHAN): [2, 1, 3], (TRAFFIC, FUTIAN): [0, 1, 1]}
+    assert search_backend.count_relevant_posts(periods) == expected
+    assert search_store.reports.count_relevant_posts(periods) == expected
+    assert search_backend.count_relevant_posts([]) == {}
+    assert search_backend.count_relevant_posts([(T0 + 100 * hour, T0 + 101 * hour)]) == {}
+
+
 def _lead(store, lead_id: str, title: str, members: list[EnrichedPost], *, priority=0.5,
           keywords=()) -> Lead:
     store.posts.upsert([m.post for m in members])

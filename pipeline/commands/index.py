@@ -108,12 +108,14 @@ def status() -> None:
         indexed = index.count_posts()
         name = index.name
         outdated = index.outdated() if hasattr(index, "outdated") else []  # Elasticsearch mappings only
+        generation = getattr(index, "generation", None)  # Elasticsearch: which rebuild is live
     finally:
         index.close()
         store.close()
     print(json.dumps({"backend": name, "store_posts": counts["posts"], "store_enriched": counts["enriched"],
                       "index_posts": indexed, "missing": counts["enriched"] - indexed,
-                      "needs_rebuild": bool(outdated)}))
+                      "needs_rebuild": bool(outdated),
+                      **({"generation": generation} if generation is not None else {})}))
 
 
 def register(app: typer.Typer) -> None:

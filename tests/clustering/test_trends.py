@@ -124,7 +124,8 @@ def test_cli_trends_json(tmp_path):
     assert "spike_hour" in tables.stdout
 
 
-def test_spikes_are_counted_by_the_search_index_when_one_is_given(store, config):
+def test_spikes_are_counted_by_the_search_index_when_one_is_given(sqlite_store, config):
+    store = sqlite_store  # the embedded index lives in a SQLite store
     from core.models import EnrichedPost
     from core.search.embedded import EmbeddedSearch
     add_posts(store, "burst", 8, END - timedelta(minutes=50), spread=timedelta(minutes=5))  # 南山区

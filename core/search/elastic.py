@@ -156,7 +156,8 @@ class ElasticSearch:
     @served
     def begin_rebuild(self) -> "ElasticSearch":
         """A writer into the next generation, emptied first (what an interrupted rebuild left is
-        dropped); fill it, refresh it, then `finish_rebuild` it. The desk reads this one meanwhile."""
+        dropped); fill it, refresh it, then `finish_rebuild` it. Meanwhile the desk keeps reading
+        the live generation."""
         staged = ElasticSearch(self.es, store=self.store, prefix=self.prefix, dims=self.dims,
                                chunk_size=self.chunk_size, item_retries=self.item_retries, backoff=self.backoff,
                                generation=self._live_generation() + 1)

@@ -99,3 +99,20 @@ def _vectors_are_indexed(store, index, leads) -> None:
         assert np.allclose(np.frombuffer(rows[ep.id], dtype="<f4"), cached[ep.enrichment.text_hash])
     centroid = store.leads.centroids([leads[0].id])[leads[0].id][1]
     assert leads[0].id in {h.lead_id for h in index.candidate_leads(centroid, k=3)}
+
+
+def test_rebuild_refuses_bad_options_and_leaves_the_index_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.setenv("RADAR_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("ELASTICSEARCH_URL", raising=False)
+    store = Store.open(Settings().db_url)
+    posts = [make_post(str(n), f"第{n}处小区噪音扰民") for n in range(3)]
+    store.posts.upsert(posts)
+    store.posts.save_enrichments([(p, Enrichment(p.id, p.text, True, 0.9, "生态环境", "南山区", None)) for p in posts])
+    assert runner.invoke(app, ["index", "rebuild"]).exit_code == 0
+    for bad in (["--grace", "-1"], ["--grace", "soon"], ["--batch", "0"], ["--batch", "100000"]):
+        result = runner.invoke(app, ["index", "rebuild", *bad])
+        assert result.exit_code == 2, (bad, result.output)
+        assert "Invalid value" in result.output, (bad, result.output)
+    assert EmbeddedSearch(store).count_posts() == 3  # nothing was emptied by a refused command
+    store.close()

@@ -30,6 +30,7 @@ and the per-batch cluster seconds of each. Needs an embedder (`projected` or `mo
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
 import json
 import resource
@@ -161,6 +162,10 @@ def main() -> None:
                         help="comma-separated: scan, knn (each its own store, fed the same batches in turn)")
     parser.add_argument("--quality-every", type=int, default=0, metavar="POSTS",
                         help="also print pairwise F1 every POSTS posts (a cut-short run still says something)")
+    parser.add_argument("--profile-at", default="", metavar="POSTS,...",
+                        help="cProfile the cluster call of the batch ending at each of these post counts; "
+                             "stats go to --profile-dir/cluster-<posts>-<mode>.pstats")
+    parser.add_argument("--profile-dir", default="/tmp")
     parser.add_argument("--elasticsearch-url", default=None, help="knn against this cluster (default: "
                         "the embedded index in the benchmark's SQLite file)")
     args = parser.parse_args()
@@ -205,6 +210,7 @@ def run(args, modes: list[str]) -> dict[str, dict]:
     problem_of: dict[str, str] = {}  # post id -> true problem, for pairwise F1 over the whole run
     spans: dict[str, tuple[tuple, float, float]] = {}  # problem -> ((issue, place, spot), first, last post)
     label = len(modes) > 1
+    profile_at = {int(n) for n in args.profile_at.split(",") if n.strip()}
     with tempfile.TemporaryDirectory() as tmp:
         arms = []
         for mode in modes:
@@ -222,9 +228,15 @@ def run(args, modes: list[str]) -> dict[str, dict]:
             start = min(p.published_at for p in batch)
             window = Window(start - timedelta(hours=6), max(p.published_at for p in batch) + timedelta(seconds=1))
             enrich(arm.store, arm.config, window)
+            profiler = cProfile.Profile() if total in profile_at else None
             started = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             counts = cluster(arm.store, arm.config, window, embedder=embedder, search=arm.search)
             arm.seconds.append(time.perf_counter() - started)
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(str(Path(args.profile_dir) / f"cluster-{total}-{arm.mode}.pstats"))
             if arm.search is not None:  # the pipeline's index stage, after cluster
                 for leads in arm.store.leads.iter_all(updated_since=window.start):
                     arm.search.index_leads(leads, centroids=lead_centroids(arm.store, leads, arm.search.dims),

@@ -169,7 +169,10 @@ class Run:
 
 
 def run(messages: list[Message], config: Config, embedder=None, lookback_days: float = 0) -> Run:
-    """Store, enrich and cluster the messages day by day in a throw-away SQLite store."""
+    """Store, enrich and cluster the messages day by day in a throw-away SQLite store. With
+    `clustering.candidates: knn` (and an embedder), candidate leads come from the embedded
+    search index's kNN over lead centroids, the leads being indexed after each day's run as the
+    pipeline's index stage does."""
     from clustering.stage import cluster
     from enrichment.stage import enrich
 
@@ -199,10 +202,19 @@ def run(messages: list[Message], config: Config, embedder=None, lookback_days: f
                 embed_posts(store, embedder, sorted(eps, key=lambda ep: len(ep.enrichment.normalized_text)))
                 seconds["encode"] = time.perf_counter() - started
 
+            search = None
+            if config.radar.clustering.candidates == "knn" and embedder is not None:
+                from core.search.embedded import EmbeddedSearch
+                search = EmbeddedSearch(store, dims=int(embedder.dim))
             windows = day_windows([p.published_at for p in posts], tz, lookback_days)
             started = time.perf_counter()
             for window in windows:
-                cluster(store, config, window, relevant_only=False, embedder=embedder)
+                cluster(store, config, window, relevant_only=False, embedder=embedder, search=search)
+                if search is not None:
+                    from pipeline.runner import lead_centroids
+                    for leads in store.leads.iter_all(updated_since=window.start):
+                        search.index_leads(leads, centroids=lead_centroids(store, leads, search.dims), points={})
+                    search.refresh()
             seconds["cluster"] = time.perf_counter() - started
 
             _, leads = store.leads.list(limit=10_000_000)

@@ -127,7 +127,8 @@ def cluster(store: Store, config: Config, window: Window, *, relevant_only: bool
                         list(groups[plan.n].members), main_point(plan.tally)) for plan in plans], centroids, vectors)
     reps = _representatives(store, plans, groups, profiles, grown, new_posts, vectors, idf)
     recurrence_of = _recurrences(store, [(plan, profile) for plan, profile in zip(plans, grown)
-                                         if not groups[plan.n].lead_ids], cfg.same_problem_threshold / 2)
+                                         if not groups[plan.n].lead_ids], cfg.same_problem_threshold / 2,
+                                 cfg.recurrence_candidates)
     keywords = _keywords(store, plans, groups, leads)
     absorbed_ids = store.leads.member_ids([lid for g in groups for lid in g.lead_ids[1:]])
 
@@ -232,32 +233,34 @@ def _with_pending(store: Store, cfg, window: Window, new_posts: list[EnrichedPos
     return sorted({ep.id: ep for ep in pending + new_posts}.values(), key=_by_time)
 
 
-def _recurrences(store: Store, created: Sequence[tuple["_Plan", LeadProfile]], threshold: float) -> dict[int, str]:
+def _recurrences(store: Store, created: Sequence[tuple["_Plan", LeadProfile]], threshold: float,
+                 latest: int) -> dict[int, str]:
     """plan index -> the closed lead a new lead repeats: the same place, category and meaning,
     back after its lead closed and stayed quiet past reopen_days (within them it would have
-    reopened). The new lead links to it rather than reopening a case long settled. Centroid to
-    centroid is the mean cosine over all pairs of their posts, lower than a post to its own
-    lead's centroid: the caller passes a lower bar (a link is a pointer for the analyst, not a merge)."""
+    reopened). The new lead links to it rather than reopening a case long settled. Only the
+    `latest` closed leads seen at each place are compared: an older occurrence is one link
+    further back along the chain. Centroid to centroid is the mean cosine over all pairs of
+    their posts, lower than a post to its own lead's centroid: the caller passes a lower bar
+    (a link is a pointer for the analyst, not a merge)."""
     keyed = [(plan, profile, majority(plan.tally.spots)) for plan, profile in created]
     keyed = [(plan, profile, key) for plan, profile, key in keyed if key]
     if not keyed:
         return {}
-    old = store.leads.anchors_at([key for _, _, key in keyed], statuses=[LeadStatus.CLOSED])
-    by_key: dict[str, list[tuple[Lead, LeadProfile]]] = {}
-    for lead, profile in old:
-        if profile is not None and profile.place_key:
-            by_key.setdefault(profile.place_key, []).append((lead, profile))
+    old = [(lead, profile) for lead, profile in
+           store.leads.anchors_at([key for _, _, key in keyed], statuses=[LeadStatus.CLOSED], latest=latest)
+           if profile is not None and profile.place_key]
+    if not old:
+        return {}
+    # One product for every (new, old) pair, then the pairs that share place and category.
+    scores = (lexical.stack([(profile.features, profile.weights) for _, profile, _ in keyed])
+              @ lexical.stack([(profile.features, profile.weights) for _, profile in old]).T).toarray()
     out = {}
-    for plan, profile, key in keyed:
+    for row, (plan, _, key) in enumerate(keyed):
         category = majority(plan.tally.categories)
-        mine = lexical.stack([(profile.features, profile.weights)])
         best = (threshold, None)
-        for lead, theirs in by_key.get(key, []):
-            if lead.category != category:
-                continue
-            score = float((mine @ lexical.stack([(theirs.features, theirs.weights)]).T).toarray()[0, 0])
-            if score >= best[0]:
-                best = (score, lead.id)
+        for col, (lead, profile) in enumerate(old):
+            if profile.place_key == key and lead.category == category and scores[row, col] >= best[0]:
+                best = (float(scores[row, col]), lead.id)
         if best[1] is not None:
             out[plan.n] = best[1]
     return out

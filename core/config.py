@@ -411,6 +411,11 @@ class ClusteringConfig(Strict):
                                                "each post's knn_k nearest lead centroids (plus the same "
                                                "place lookup); knn needs the embedding model")
     knn_k: int = Field(20, ge=1, le=500, description="candidate leads per post in knn mode")
+    recurrence_candidates: int = Field(20, ge=1, le=1000, description="a new lead is checked for a "
+                                       "recurrence against this many of the most recently seen closed "
+                                       "leads at its place: older ones are reached through the links "
+                                       "those already hold, and closed leads pile up for as long as "
+                                       "the radar runs")
 
 
 class PriorityWeights(Strict):

@@ -158,15 +158,19 @@ class LeadRepository(Repository):
         return out
 
     def anchors_at(self, place_keys: Sequence[str], exclude: Sequence[str] = (),
-                   statuses: Sequence[LeadStatus] | None = None) -> list[tuple[Lead, LeadProfile | None]]:
+                   statuses: Sequence[LeadStatus] | None = None, latest: int | None = None
+                   ) -> list[tuple[Lead, LeadProfile | None]]:
         """Leads (growing ones unless `statuses` says) whose members mostly name one of
         `place_keys`, however long ago they were last seen (an index lookup: the time window
-        bounds the scan, not the problem)."""
+        bounds the scan, not the problem). With `latest`, only the `latest` most recently seen
+        at each place (ties by id): closed leads pile up at a place for as long as the radar
+        runs, and a caller that only needs the recent ones must not pay for all of them."""
         keys = sorted({k for k in place_keys if k})
         if not keys:
             return []
         lpr = t.lead_profiles
         skip = set(exclude)
+        status_in = t.leads.c.status.in_([s.value for s in statuses] if statuses else GROWING)
         out = []
         with self.db.connect() as conn:
             for chunk in chunks(keys):
@@ -174,9 +178,15 @@ class LeadRepository(Repository):
                             lpr.c.lon.label("profile_lon"), lpr.c.tally, lpr.c.representative, lpr.c.embedding,
                             lpr.c.embedding_model, lpr.c.place_key)
                      .join(t.leads, t.leads.c.id == lpr.c.lead_id)
-                     .where(lpr.c.place_key.in_(chunk),
-                            t.leads.c.status.in_([s.value for s in statuses] if statuses else GROWING))
+                     .where(lpr.c.place_key.in_(chunk), status_in)
                      .order_by(t.leads.c.id))
+                if latest is not None:
+                    rank = (func.row_number()
+                            .over(partition_by=lpr.c.place_key,
+                                  order_by=(t.leads.c.last_seen.desc(), t.leads.c.id.desc())).label("rank"))
+                    ranked = (select(lpr.c.lead_id, rank).join(t.leads, t.leads.c.id == lpr.c.lead_id)
+                              .where(lpr.c.place_key.in_(chunk), status_in).subquery())
+                    q = q.join(ranked, ranked.c.lead_id == lpr.c.lead_id).where(ranked.c.rank <= latest)
                 out += [(lead_from_row(r), profile_from_row(r)) for r in conn.execute(q) if r.id not in skip]
         return out
 

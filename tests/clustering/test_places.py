@@ -121,6 +121,28 @@ def test_a_problem_back_after_its_lead_closed_long_ago_links_to_it(store, config
     assert created.kind == "created" and created.detail["recurrence_of"] == old_lead
 
 
+def test_a_recurrence_is_checked_against_the_latest_closed_leads_at_its_place(store, config):
+    # Three waves of one problem, each closed before the next: with room for one candidate,
+    # the third links to the second, which links to the first; the store hands out only the
+    # most recently seen closed lead at the place, however many have piled up there.
+    import dataclasses
+    clustering = config.radar.clustering.model_copy(update={"recurrence_candidates": 1})
+    config = dataclasses.replace(config, radar=config.radar.model_copy(update={"clustering": clustering}))
+    waves = []
+    for start, texts in ((0, PLANT[:2]), (100, PLANT[2:4]), (200, PLANT[4:])):
+        waves.append([add(store, f"w{start}-{i}", text, day=start + i, key="魅力之城") for i, text in enumerate(texts)])
+        run_days(store, config, start, start + 1)
+        run_days(store, config, start + 40, start + 40)
+    (first,), (second,), (third,) = (leads_of(store, ids) for ids in waves)
+    assert len({first, second, third}) == 3
+    assert store.leads.events(second)[0].detail["recurrence_of"] == first
+    assert store.leads.events(third)[0].detail["recurrence_of"] == second
+    closed = store.leads.anchors_at(["魅力之城"], statuses=[LeadStatus.CLOSED])
+    assert {lead.id for lead, _ in closed} == {first, second, third}
+    latest = store.leads.anchors_at(["魅力之城", "别处"], statuses=[LeadStatus.CLOSED], latest=2)
+    assert [lead.id for lead, _ in sorted(latest, key=lambda pair: pair[0].last_seen)] == [second, third]
+
+
 def test_waves_split_on_quiet_gaps():
     from datetime import datetime, timezone
     from core.waves import waves

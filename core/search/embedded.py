@@ -32,23 +32,29 @@ from core.search.points import distance_m, lead_points
 from core.search.query import Terms, fold, highlight
 from core.store import Store
 
-SCHEMA = [
+TABLE_SCHEMA = [
     """CREATE TABLE IF NOT EXISTS search_posts (
         rid INTEGER PRIMARY KEY, post_id TEXT NOT NULL UNIQUE, published_us INTEGER NOT NULL,
         day TEXT NOT NULL, platform TEXT NOT NULL, district TEXT, category TEXT, author_hash TEXT,
         relevant INTEGER NOT NULL, lat REAL, lon REAL, embedding BLOB)""",
-    "CREATE INDEX IF NOT EXISTS search_posts_order ON search_posts (published_us DESC, post_id)",
-    "CREATE INDEX IF NOT EXISTS search_posts_trend ON search_posts (relevant, published_us)",
     "CREATE VIRTUAL TABLE IF NOT EXISTS search_posts_fts USING fts5(title, body, tokenize='trigram')",
     "CREATE VIRTUAL TABLE IF NOT EXISTS search_posts_bi USING fts5(grams, tokenize='unicode61')",
     """CREATE TABLE IF NOT EXISTS search_leads (
         rid INTEGER PRIMARY KEY, lead_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL, status TEXT NOT NULL,
         district TEXT, category TEXT, priority REAL NOT NULL, last_seen_us INTEGER NOT NULL,
         lat REAL, lon REAL, centroid BLOB)""",
-    "CREATE INDEX IF NOT EXISTS search_leads_point ON search_leads (lat, lon)",
     "CREATE VIRTUAL TABLE IF NOT EXISTS search_leads_fts USING fts5(title, keywords, tokenize='trigram')",
 ]
+# The readers' indexes: a rebuild's staging tables go without them (the fill needs only the
+# unique keys) and get them at the swap, as SQLite cannot rename an index.
+INDEX_SCHEMA = [
+    "CREATE INDEX IF NOT EXISTS search_posts_order ON search_posts (published_us DESC, post_id)",
+    "CREATE INDEX IF NOT EXISTS search_posts_trend ON search_posts (relevant, published_us)",
+    "CREATE INDEX IF NOT EXISTS search_leads_point ON search_leads (lat, lon)",
+]
+SCHEMA = TABLE_SCHEMA + INDEX_SCHEMA
 TABLES = ["search_posts_fts", "search_posts_bi", "search_posts", "search_leads_fts", "search_leads"]
+LIVE, STAGING = "search_", "search_next_"  # table name prefixes: what the desk reads, what a rebuild fills
 
 
 def micros(at: datetime) -> int:
@@ -118,32 +124,73 @@ class EmbeddedSearch:
 
     name = "embedded"
 
-    def __init__(self, store: Store, dims: int = 384):
+    def __init__(self, store: Store, dims: int = 384, *, staging: bool = False):
         if store.backend != "sqlite":
             raise SearchUnavailable(f"the embedded search index needs a SQLite store, this one is "
                                     f"{store.backend}: search at scale needs ELASTICSEARCH_URL")
         self.store = store
         self.dims = dims
+        self.staging = staging
+        self.prefix = STAGING if staging else LIVE
         self._create()
+
+    def _named(self, statement: str) -> str:
+        """The statement on this index's tables (a staging index's are search_next_*)."""
+        return statement if self.prefix == LIVE else statement.replace(LIVE, self.prefix)
+
+    def _sql(self, statement: str):
+        return sql(self._named(statement))
 
     def _create(self) -> None:
         with self.store.engine.begin() as conn:
-            for stmt in SCHEMA:
-                conn.exec_driver_sql(stmt)
+            for stmt in (TABLE_SCHEMA if self.staging else SCHEMA):
+                conn.exec_driver_sql(self._named(stmt))
             # An index written before the pair tokens existed gets them from its own text.
-            if conn.exec_driver_sql("SELECT count(*) FROM search_posts_bi").scalar_one() == 0:
-                for rid, title, body in conn.exec_driver_sql("SELECT rowid, title, body FROM search_posts_fts").all():
-                    conn.execute(sql("INSERT INTO search_posts_bi (rowid, grams) VALUES (:rid, :g)"),
+            if conn.exec_driver_sql(self._named("SELECT count(*) FROM search_posts_bi")).scalar_one() == 0:
+                for rid, title, body in conn.exec_driver_sql(self._named("SELECT rowid, title, body FROM search_posts_fts")).all():
+                    conn.execute(self._sql("INSERT INTO search_posts_bi (rowid, grams) VALUES (:rid, :g)"),
                                  {"rid": rid, "g": bigrams(f"{title} {body}")})
 
     def reset(self) -> None:
         with self.store.engine.begin() as conn:
             for name in TABLES:
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+                conn.exec_driver_sql(self._named(f"DROP TABLE IF EXISTS {name}"))
         self._create()
 
     def refresh(self) -> None:
         """Writes commit as they happen: nothing to do."""
+
+    def begin_rebuild(self) -> "EmbeddedSearch":
+        """A writer into empty staging tables beside the live ones (what an interrupted rebuild
+        left is dropped first); fill it, then `finish_rebuild` it. Meanwhile the desk keeps
+        reading the live tables."""
+        if self.staging:
+            raise SearchError("a staging index cannot begin a rebuild of its own")
+        staged = EmbeddedSearch(self.store, self.dims, staging=True)
+        staged.reset()
+        return staged
+
+    def finish_rebuild(self, staged: "EmbeddedSearch") -> list[str]:
+        """Swap `staged` in, in one transaction: the live tables are dropped, the staging ones
+        renamed to their names and given the readers' indexes. A reader sees the old index or
+        the new one, never an empty one (SQLite's WAL keeps an open read on its snapshot), and
+        a writer waits for the swap, then writes into the new tables: SQLite has one writer at a
+        time, so no write lands in the old tables after it. Returns what is left to drop: nothing."""
+        if not staged.staging or staged.store is not self.store or self.staging:
+            raise SearchError("finish_rebuild takes the staging index this one's begin_rebuild returned")
+        with self.store.engine.begin() as conn:
+            for name in TABLES:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+            for name in TABLES:
+                conn.exec_driver_sql(f"ALTER TABLE {name.replace(LIVE, STAGING)} RENAME TO {name}")
+            for stmt in INDEX_SCHEMA:
+                conn.exec_driver_sql(stmt)
+        return []
+
+    def drop_indices(self, names: Sequence[str]) -> None:
+        """Nothing outlives finish_rebuild here; present for the SearchIndex rebuild protocol."""
+        if names:
+            raise SearchError(f"the embedded index has no separate indices to drop: {list(names)}")
 
     def close(self) -> None:
         """The store is the caller's to close."""
@@ -166,7 +213,7 @@ class EmbeddedSearch:
             return 0
         # Whole-batch statements (executemany): a row at a time ran a few hundred posts a second.
         with self.store.engine.begin() as conn:
-            conn.execute(sql(
+            conn.execute(self._sql(
                 """INSERT INTO search_posts (post_id, published_us, day, platform, district, category,
                        author_hash, relevant, lat, lon, embedding)
                    VALUES (:post_id, :published_us, :day, :platform, :district, :category,
@@ -180,16 +227,16 @@ class EmbeddedSearch:
             ids = [r["post_id"] for r in rows]
             for i in range(0, len(ids), 500):
                 chunk = {f"i{n}": v for n, v in enumerate(ids[i:i + 500])}
-                rid_of.update(conn.execute(sql(f"SELECT post_id, rid FROM search_posts WHERE post_id IN "
+                rid_of.update(conn.execute(self._sql(f"SELECT post_id, rid FROM search_posts WHERE post_id IN "
                                                f"({', '.join(':' + k for k in chunk)})"), chunk).tuples().all())
             text_rows = [{"rid": rid_of[r["post_id"]], "title": r["title"], "body": r["body"],
                           "grams": bigrams(f"{r['title']} {r['body']}")} for r in rows]
             # An upsert replaces the FTS rows: FTS5 has no ON CONFLICT of its own.
             for table in ("search_posts_fts", "search_posts_bi"):
-                conn.execute(sql(f"DELETE FROM {table} WHERE rowid = :rid"), [{"rid": r["rid"]} for r in text_rows])
-            conn.execute(sql("INSERT INTO search_posts_fts (rowid, title, body) VALUES (:rid, :title, :body)"),
+                conn.execute(self._sql(f"DELETE FROM {table} WHERE rowid = :rid"), [{"rid": r["rid"]} for r in text_rows])
+            conn.execute(self._sql("INSERT INTO search_posts_fts (rowid, title, body) VALUES (:rid, :title, :body)"),
                          [{k: r[k] for k in ("rid", "title", "body")} for r in text_rows])
-            conn.execute(sql("INSERT INTO search_posts_bi (rowid, grams) VALUES (:rid, :grams)"),
+            conn.execute(self._sql("INSERT INTO search_posts_bi (rowid, grams) VALUES (:rid, :grams)"),
                          [{k: r[k] for k in ("rid", "grams")} for r in text_rows])
         return len(rows)
 
@@ -203,16 +250,16 @@ class EmbeddedSearch:
             points = lead_points(self.store, list(latest))
         with self.store.engine.begin() as conn:
             for lead_id in gone:  # see SearchIndex.index_leads
-                conn.execute(sql("DELETE FROM search_leads_fts WHERE rowid IN "
+                conn.execute(self._sql("DELETE FROM search_leads_fts WHERE rowid IN "
                                  "(SELECT rid FROM search_leads WHERE lead_id = :id)"), {"id": lead_id})
-                conn.execute(sql("DELETE FROM search_leads WHERE lead_id = :id"), {"id": lead_id})
+                conn.execute(self._sql("DELETE FROM search_leads WHERE lead_id = :id"), {"id": lead_id})
             for lead in latest.values():
                 lat, lon = points.get(lead.id, (None, None))
                 row = {"lead_id": lead.id, "title": lead.title, "status": str(lead.status),
                        "district": lead.district, "category": lead.category, "priority": lead.priority,
                        "last_seen_us": micros(lead.last_seen), "lat": lat, "lon": lon,
                        "centroid": _vector(centroids.get(lead.id), self.dims, lead.id)}
-                rid = conn.execute(sql(
+                rid = conn.execute(self._sql(
                     """INSERT INTO search_leads (lead_id, title, status, district, category, priority,
                            last_seen_us, lat, lon, centroid)
                        VALUES (:lead_id, :title, :status, :district, :category, :priority, :last_seen_us,
@@ -222,17 +269,17 @@ class EmbeddedSearch:
                            last_seen_us=excluded.last_seen_us, lat=excluded.lat, lon=excluded.lon,
                            centroid=excluded.centroid
                        RETURNING rid"""), row).scalar_one()
-                conn.execute(sql("DELETE FROM search_leads_fts WHERE rowid = :rid"), {"rid": rid})
-                conn.execute(sql("INSERT INTO search_leads_fts (rowid, title, keywords) VALUES (:rid, :t, :k)"),
+                conn.execute(self._sql("DELETE FROM search_leads_fts WHERE rowid = :rid"), {"rid": rid})
+                conn.execute(self._sql("INSERT INTO search_leads_fts (rowid, title, keywords) VALUES (:rid, :t, :k)"),
                              {"rid": rid, "t": fold(lead.title), "k": fold(" ".join(lead.keywords))})
         return len(latest) + len(gone)
 
     def _delete_where(self, where: str, params: dict) -> int:
         with self.store.engine.begin() as conn:
             for table in ("search_posts_fts", "search_posts_bi"):
-                conn.execute(sql(f"DELETE FROM {table} WHERE rowid IN "
+                conn.execute(self._sql(f"DELETE FROM {table} WHERE rowid IN "
                                   f"(SELECT rid FROM search_posts WHERE {where})"), params)
-            return conn.execute(sql(f"DELETE FROM search_posts WHERE {where}"), params).rowcount
+            return conn.execute(self._sql(f"DELETE FROM search_posts WHERE {where}"), params).rowcount
 
     def delete_posts(self, ids: Sequence[str]) -> int:
         deleted = 0
@@ -249,7 +296,7 @@ class EmbeddedSearch:
     # -- reading ---------------------------------------------------------------------------
     def count_posts(self) -> int:
         with self.store.engine.connect() as conn:
-            return conn.execute(sql("SELECT count(*) FROM search_posts")).scalar_one()
+            return conn.execute(self._sql("SELECT count(*) FROM search_posts")).scalar_one()
 
     def search_posts(self, q: PostQuery) -> SearchPage:
         if q.matches_nothing:
@@ -281,8 +328,8 @@ class EmbeddedSearch:
         page_where = " WHERE " + " AND ".join(page_conds) if page_conds else ""
         params["limit"] = q.size + 1  # one more than asked tells whether a next page exists
         with self.store.engine.connect() as conn:
-            total = conn.execute(sql(f"SELECT count(*) {base}{where}"), params).scalar_one()
-            rows = conn.execute(sql(
+            total = conn.execute(self._sql(f"SELECT count(*) {base}{where}"), params).scalar_one()
+            rows = conn.execute(self._sql(
                 f"""SELECT s.post_id, s.published_us, s.platform, s.district, s.category,
                            search_posts_fts.title, search_posts_fts.body
                     {base}{page_where} ORDER BY s.published_us DESC, s.post_id ASC LIMIT :limit"""),
@@ -297,7 +344,7 @@ class EmbeddedSearch:
 
     def trends(self, since: datetime, until: datetime) -> list[TrendBucket]:
         with self.store.engine.connect() as conn:
-            rows = conn.execute(sql(
+            rows = conn.execute(self._sql(
                 """SELECT day, district, category, count(*) AS n FROM search_posts
                    WHERE relevant = 1 AND published_us >= :since AND published_us < :until
                    GROUP BY day, district, category ORDER BY day, district, category"""),
@@ -313,7 +360,7 @@ class EmbeddedSearch:
             params[f"a{k}"], params[f"b{k}"] = micros(a), micros(b)
             sums.append(f"sum(published_us >= :a{k} AND published_us < :b{k})")
         with self.store.engine.connect() as conn:
-            rows = conn.execute(sql(
+            rows = conn.execute(self._sql(
                 f"""SELECT category, district, {', '.join(sums)} FROM search_posts
                     WHERE relevant = 1 AND category IS NOT NULL AND district IS NOT NULL
                       AND published_us >= :lo AND published_us < :hi
@@ -331,7 +378,7 @@ class EmbeddedSearch:
         params: dict = {"limit": size}
         conds = text_conditions(terms, "search_leads_fts", ("title", "keywords"), params)
         with self.store.engine.connect() as conn:
-            rows = conn.execute(sql(
+            rows = conn.execute(self._sql(
                 f"""SELECT l.* FROM search_leads l JOIN search_leads_fts ON search_leads_fts.rowid = l.rid
                     WHERE {' AND '.join(conds)} ORDER BY l.priority DESC, l.lead_id LIMIT :limit"""),
                 params).all()
@@ -343,7 +390,7 @@ class EmbeddedSearch:
         dlat = math.degrees(meters / 6_371_008.8)
         dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
         with self.store.engine.connect() as conn:
-            rows = conn.execute(sql(
+            rows = conn.execute(self._sql(
                 """SELECT * FROM search_leads WHERE lat BETWEEN :lat0 AND :lat1
                    AND lon BETWEEN :lon0 AND :lon1"""),
                 {"lat0": lat - dlat, "lat1": lat + dlat, "lon0": lon - dlon, "lon1": lon + dlon}).all()
@@ -360,7 +407,7 @@ class EmbeddedSearch:
             conds.append("last_seen_us >= :since")
             params["since"] = micros(since)
         with self.store.engine.connect() as conn:
-            rows = conn.execute(sql(f"SELECT * FROM search_leads WHERE {' AND '.join(conds)}"), params).all()
+            rows = conn.execute(self._sql(f"SELECT * FROM search_leads WHERE {' AND '.join(conds)}"), params).all()
         out: list[list[LeadHit]] = [[] for _ in districts]
         if not rows:
             return out
@@ -391,7 +438,7 @@ class EmbeddedSearch:
             conds.append("last_seen_us >= :since")
             params["since"] = micros(since)
         with self.store.engine.connect() as conn:
-            rows = conn.execute(sql(f"SELECT * FROM search_leads WHERE {' AND '.join(conds)}"), params).all()
+            rows = conn.execute(self._sql(f"SELECT * FROM search_leads WHERE {' AND '.join(conds)}"), params).all()
         if not rows:
             return []
         # Exact cosine over the filtered leads: the embedded scale is small enough for brute force.

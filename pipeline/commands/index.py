@@ -28,14 +28,18 @@ def rebuild_index(store, index, batch: int = 1000, on_batch=None, model: str | N
     """Index every enriched post (with its cached vector of `model`, the clusterer's) and every
     lead (with its centroid) from the store, `batch` at a time. Returns the counts and seconds.
 
-    On a backend that can (Elasticsearch: begin_rebuild / finish_rebuild) the desk keeps reading
-    the old index throughout: the new one is filled beside it and swapped in at once. Then what
-    changed in the store meanwhile is caught up: posts enriched and leads updated since the
-    rebuild began are indexed again, and posts the fill wrote that have since been forgotten are
-    deleted (a deletion that reached only the old index must not come back). `grace` seconds
-    pass between the swap and the catch-up, so that a pipeline write which picked the old
-    generation just before the swap is in the store, and so caught up, by then. Elsewhere (the
-    embedded index) the index is emptied and refilled."""
+    On a backend that can (begin_rebuild / finish_rebuild: Elasticsearch's generations, the
+    embedded index's staging tables) the desk keeps reading the old index throughout: the new
+    one is filled beside it and swapped in at once. What changed in the store meanwhile is
+    caught up twice: into the new index just before the swap (so the desk sees no forgotten post
+    come back and no new post go missing), then into the live one after it, for what changed in
+    between. A catch-up indexes again the posts enriched and leads updated since, and deletes
+    the posts the rebuild wrote that have since been forgotten (a deletion that reached only
+    the old index must not come back). On Elasticsearch `grace` seconds pass before the second
+    catch-up, so that a pipeline write which picked the old generation just before the swap is
+    in the store, and so caught up, by then; the embedded swap is one SQLite transaction, and
+    SQLite's single writer leaves no write behind in the old tables. A backend without
+    begin_rebuild is emptied and refilled."""
     from core.models import utcnow
     from pipeline.runner import lead_centroids, post_embeddings
     started, since = time.monotonic(), utcnow()
@@ -59,19 +63,38 @@ def rebuild_index(store, index, batch: int = 1000, on_batch=None, model: str | N
         return posts, leads
 
     posts, leads = fill(target)
-    target.refresh()
     summary = {"backend": index.name, "posts": posts, "leads": leads}
-    if staged is not None:
-        old = index.finish_rebuild(staged)
-        if grace:
-            time.sleep(grace)
-        caught_posts, caught_leads = fill(index, posts_since=since, leads_since=since)
+    if staged is None:
+        target.refresh()
+        return {**summary, "seconds": round(time.monotonic() - started, 2)}
+
+    def catch_up(into, changed_since) -> tuple[int, int, int]:
+        """What changed in the store since `changed_since`, into `into`: posts enriched and
+        leads updated are indexed again, and posts written here that are forgotten since are
+        deleted (the deletion reached only the index that was live when it ran)."""
+        caught_posts, caught_leads = fill(into, posts_since=changed_since, leads_since=changed_since)
+        into.refresh()  # a delete by query sees only what a refresh made searchable
         gone = sorted(written - store.forget.existing(sorted(written)))
-        removed = index.delete_posts(gone) if gone else 0
-        index.drop_indices(old)
-        index.refresh()
-        summary.update(generation=index.generation, caught_up_posts=caught_posts, caught_up_leads=caught_leads,
-                       forgotten_meanwhile=removed, dropped=len(old))
+        removed = into.delete_posts(gone) if gone else 0
+        into.refresh()
+        return caught_posts, caught_leads, removed
+
+    # Once into the staging index before the swap, so that the swap shows the desk what changed
+    # during the fill at once, and no forgotten post comes back even for a moment ...
+    mark = utcnow()
+    before = catch_up(staged, since)
+    old = index.finish_rebuild(staged)
+    # ... and once after it, for what changed in between (and, on Elasticsearch, what a writer
+    # that picked the old generation just before the swap wrote there during the grace).
+    if grace and old:
+        time.sleep(grace)
+    after = catch_up(index, mark)
+    index.drop_indices(old)
+    index.refresh()
+    summary.update(caught_up_posts=before[0] + after[0], caught_up_leads=before[1] + after[1],
+                   forgotten_meanwhile=before[2] + after[2], dropped=len(old))
+    if getattr(index, "generation", None) is not None:
+        summary["generation"] = index.generation
     return {**summary, "seconds": round(time.monotonic() - started, 2)}
 
 

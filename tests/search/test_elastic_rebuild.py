@@ -74,9 +74,20 @@ def test_the_desk_searches_the_old_index_until_the_swap_and_the_new_one_after(li
         pipeline.index_posts(search_store.posts.enriched([fresh.id]))
         pipeline.refresh()
 
+    right_after: list[set[str]] = []
+    swap = live.finish_rebuild
+
+    def observed_swap(staged):
+        out = swap(staged)
+        right_after.append(_hits(desk))  # before the grace and the second catch-up
+        return out
+
+    live.finish_rebuild = observed_swap
     summary = rebuild_index(search_store, live, batch=2, on_batch=meanwhile)
 
-    assert seen_during == [before]
+    assert seen_during[0] == before
+    # from the swap on: the forgotten post gone, the new one there, with no wait for the grace
+    assert right_after == [before - {"weibo:n0"} | {"weibo:n9"}]
     assert summary["generation"] == 2 and summary["posts"] >= 6
     assert summary["forgotten_meanwhile"] == 1 and summary["caught_up_posts"] == 1
     after = _hits(desk)  # the same reader object, never told about the swap

@@ -277,7 +277,7 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
     for district, idx in _blocks(posts, own_text, f.spot, anchors, anchor_spot).items():
         _place_block(f, idx, anchors, anchor_spot, centroids, anchor_embeddings, anchor_detail, anchor_terms,
                      np.array(anchor_blocks.get(district, []), dtype=int), place, block_settings(cfg, len(idx)))
-    _hard_links(posts, own_text, f.detail, place, cfg)
+    _hard_links(posts, own_text, f.detail, f.spot, place, cfg)
 
     members_of: dict[int, list[int]] = defaultdict(list)
     leads_of: dict[int, list[Anchor]] = defaultdict(list)
@@ -564,15 +564,18 @@ def _join_anchors(f: _Posts, rows: np.ndarray, anchor_idx: np.ndarray, scores: n
     return joined
 
 
-def _hard_links(posts: Sequence[EnrichedPost], own_text: np.ndarray, detail: np.ndarray, place: _Placement,
-                cfg: ClusteringConfig) -> None:
+def _hard_links(posts: Sequence[EnrichedPost], own_text: np.ndarray, detail: np.ndarray, spot: np.ndarray,
+                place: _Placement, cfg: ClusteringConfig) -> None:
     own = [i for i in range(len(posts)) if own_text[i]]
     for a, b in exact_duplicate_pairs([posts[i].enrichment.text_hash for i in own]):
         place.join(own[b], own[a], 1.0)
     for a, b in near_duplicate_pairs([posts[i].enrichment.normalized_text for i in own], cfg.near_duplicate_threshold):
-        # one template, two buildings: 3栋 and 5栋 differ by a character and are two problems
-        if not _apart(detail[own[a]][None, :], detail[own[b]][None, :])[0, 0]:
-            place.join(own[b], own[a], cfg.near_duplicate_threshold)
+        i, j = own[a], own[b]
+        # One template, two buildings (3栋 and 5栋) or two places (one letter sent about two
+        # colleges, the name swapped): a few characters apart, and two problems.
+        if _apart(detail[i][None, :], detail[j][None, :])[0, 0] or (spot[i] and spot[j] and spot[i] != spot[j]):
+            continue
+        place.join(j, i, cfg.near_duplicate_threshold)
     index_of = {p.id: i for i, p in enumerate(posts)}
     for i, p in enumerate(posts):
         original = p.post.reposted_id

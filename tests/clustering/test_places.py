@@ -66,6 +66,27 @@ def test_different_buildings_of_one_estate_stay_apart(store, config):
     assert store.leads.of_posts([vague]).get(vague) in three | five  # no detail: may join either
 
 
+LETTER = ("各位领导干部大家好，我是A市{}的一名学生，临近毕业，学校开始组织学生参加实习，当然学生是必须实习，"
+          "但是学生应该有自己的选择权，学校要求学生必须去学校安排的几个点实习，并且学生工资500元。希望得到帮助")
+
+
+def test_one_letter_sent_about_two_places_is_not_forced_into_one_lead(store, config):
+    # Real messages (teddy2020 233759 and 255719): the same letter, only the college's name
+    # swapped. Near-duplicates are linked outright, but not across two named places: there the
+    # place rule (different_place_factor) decides, as for any two posts, and here it keeps the
+    # colleges apart while each college's copies stay one lead.
+    import dataclasses
+    clustering = config.radar.clustering.model_copy(update={"different_place_factor": 0.1})
+    config = dataclasses.replace(config, radar=config.radar.model_copy(update={"clustering": clustering}))
+    college = [add(store, f"j{i}", LETTER.format("涉外经济学院") + "！" * i, day=0, key="涉外经济学院",
+                   category="教育文体") for i in range(2)]
+    other = add(store, "s0", LETTER.format("商贸旅游职业技术学院"), day=0, key="商贸旅游职业技术学院",
+                category="教育文体")
+    run_days(store, config, 0, 0)
+    [lead] = leads_of(store, college)
+    assert lead is not None and store.leads.of_posts([other]).get(other) != lead
+
+
 def test_posts_naming_two_buildings_do_not_both_join_a_lead_naming_none(store, config):
     # Each fits the vague lead on its own; together they would put 3栋 and 5栋 in one lead.
     vague = [add(store, f"v{i}", f"伊景园滨河苑外墙墙皮一块块往下掉，砸到车了{i}", day=0, key="伊景园滨河苑",

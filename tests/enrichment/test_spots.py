@@ -19,6 +19,7 @@ def spot(text, known=None):
     ("A市高新区中梁云麓传奇工地南边道路上长年都是泥土", "中梁云麓传奇工地"),
     ("A2区暮云街道暮云新村千亩良田成了渣土回填场", "暮云新村"),  # the street is not part of it
     ("A市经开区泉塘小塘路路灯太暗", "泉塘小塘路"),  # a road, when nothing finer is named
+    ("A市A4区中山路48号阳光城檀悦工地夜间施工扰民", "阳光城"),  # the house number is not part of it
 ])
 def test_estates_and_facilities_no_gazetteer_holds_are_named_by_pattern(text, key):
     assert spot(text).key == key

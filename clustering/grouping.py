@@ -76,28 +76,64 @@ class _Posts:
     vectors: sparse.csr_matrix
     embeddings: np.ndarray | None  # unit rows, or None when clustering is lexical only
     times: np.ndarray
-    category: np.ndarray
-    street: np.ndarray
+    category: np.ndarray  # Names codes, 0 when none
+    street: np.ndarray  # Names codes, 0 when none
     lat: np.ndarray  # NaN unless the post names a place (an estate, a road, a landmark)
     lon: np.ndarray
-    spot: np.ndarray  # place key, "" when none
+    spot: np.ndarray  # Names code of the place key's family, 0 when none
     terms: sparse.csr_matrix  # (n, vocabulary) 1 where the post was read from that keyword
     detail: np.ndarray  # (n, len(DETAIL_KINDS)) codes of the detail values, 0 = none named
 
     @classmethod
     def of(cls, posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix,
            embeddings: np.ndarray | None, codes: "DetailCodes", terms: sparse.csr_matrix,
-           family: dict[str, str]) -> "_Posts":
+           family: dict[str, str], names: "Names") -> "_Posts":
         points = [place_of(p) or (np.nan, np.nan) for p in posts]
         return cls(vectors, embeddings,
                    np.array([p.post.published_at.timestamp() for p in posts], dtype=float),
-                   np.array([p.enrichment.category or "" for p in posts], dtype=object),
-                   np.array([p.enrichment.street or "" for p in posts], dtype=object),
+                   names.of([p.enrichment.category or "" for p in posts]),
+                   names.of([p.enrichment.street or "" for p in posts]),
                    np.array([lat for lat, _ in points], dtype=float),
                    np.array([lon for _, lon in points], dtype=float),
-                   np.array([family.get(p.enrichment.place_key or "", "") for p in posts], dtype=object),
+                   names.of([family.get(p.enrichment.place_key or "", "") for p in posts]),
                    terms,
                    codes.of([p.enrichment.place_detail for p in posts]))
+
+
+@dataclass(frozen=True)
+class _Leads:
+    """The anchors as arrays, built once per run (a run compares every chunk of new posts with
+    them): the same fields as Anchor, strings as Names codes."""
+
+    spot: np.ndarray
+    category: np.ndarray
+    street: np.ndarray
+    closed: np.ndarray
+    first_seen: np.ndarray
+    last_seen: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+
+    @classmethod
+    def of(cls, anchors: Sequence[Anchor], family: dict[str, str], names: "Names") -> "_Leads":
+        return cls(names.of([family.get(a.spot, "") for a in anchors]),
+                   names.of([a.category for a in anchors]), names.of([a.street for a in anchors]),
+                   np.array([a.closed for a in anchors], dtype=bool),
+                   np.array([a.first_seen for a in anchors], dtype=float),
+                   np.array([a.last_seen for a in anchors], dtype=float),
+                   np.array([a.lat for a in anchors], dtype=float), np.array([a.lon for a in anchors], dtype=float))
+
+
+class Names:
+    """Strings as small ints, "" as 0: comparing them over a posts x leads matrix is then an
+    integer compare, not one Python string compare per cell (a fifth of a batch at scale)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {"": 0}
+
+    def of(self, values: Sequence[str]) -> np.ndarray:
+        return np.fromiter((self._ids.setdefault(v, len(self._ids)) for v in values), dtype=np.int32,
+                           count=len(values))
 
 
 class DetailCodes:
@@ -179,14 +215,14 @@ def _what(a: sparse.csr_matrix, b: sparse.csr_matrix, cfg: ClusteringConfig) -> 
 
 
 def _same_spot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a[:, None] == b[None, :]) & (a[:, None] != "")
+    return (a[:, None] == b[None, :]) & (a[:, None] != 0)
 
 
 def _place_factor(a: np.ndarray, b: np.ndarray, cfg: ClusteringConfig) -> np.ndarray | float:
     """`different_place_factor` where both name a place and the places differ, else 1."""
     if cfg.different_place_factor >= 1.0:
         return 1.0
-    differ = (a[:, None] != b[None, :]) & (a[:, None] != "") & (b[None, :] != "")
+    differ = (a[:, None] != b[None, :]) & (a[:, None] != 0) & (b[None, :] != 0)
     return np.where(differ, cfg.different_place_factor, 1.0)
 
 
@@ -199,12 +235,17 @@ def place_of(post: EnrichedPost) -> tuple[float, float] | None:
 
 
 def _near(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray, meters: float) -> np.ndarray:
-    """Row x column: True unless both name a place and the places are over `meters` apart.
-    Posts about one problem name one place; the gazetteer gives it one point."""
-    dy = np.radians(lat1[:, None] - lat2[None, :])
-    dx = np.radians(lon1[:, None] - lon2[None, :]) * np.cos(np.radians(lat1[:, None]))
-    far = np.hypot(dx, dy) * 6_371_000 > meters  # NaN compares False: an unknown place is near
-    return ~far
+    """Row x column: True unless both name a place and the places are over `meters` apart
+    (an unknown place is near). Posts about one problem name one place; the gazetteer gives it
+    one point. Computed only over the rows and columns that have a point."""
+    out = np.ones((len(lat1), len(lat2)), dtype=bool)
+    r = np.flatnonzero(~(np.isnan(lat1) | np.isnan(lon1)))
+    c = np.flatnonzero(~(np.isnan(lat2) | np.isnan(lon2)))
+    if len(r) and len(c):
+        dy = np.radians(lat1[r][:, None] - lat2[c][None, :])
+        dx = np.radians(lon1[r][:, None] - lon2[c][None, :]) * np.cos(np.radians(lat1[r]))[:, None]
+        out[np.ix_(r, c)] = dx * dx + dy * dy <= (meters / 6_371_000) ** 2
+    return out
 
 
 def blend(lexical: np.ndarray, cosine: np.ndarray, cfg: ClusteringConfig) -> np.ndarray:
@@ -222,14 +263,14 @@ def _category_factor(a: np.ndarray, b: np.ndarray, cfg: ClusteringConfig) -> np.
     messages half of the pairs about one problem were given different categories."""
     if cfg.different_category_factor >= 1.0:
         return 1.0
-    differ = (a[:, None] != b[None, :]) & (a[:, None] != "") & (b[None, :] != "")
+    differ = (a[:, None] != b[None, :]) & (a[:, None] != 0) & (b[None, :] != 0)
     return np.where(differ, cfg.different_category_factor, 1.0)
 
 
 def _compatible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # Unknown category or street is compatible with any: absence is not evidence.
     a, b = a[:, None], b[None, :]
-    return (a == b) | (a == "") | (b == "")
+    return (a == b) | (a == 0) | (b == 0)
 
 
 class _Placement:
@@ -265,8 +306,9 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
     what = [p.enrichment.what_terms for p in posts]
     idf = codes.term_idf(codes.terms(what))
     family = families([p.enrichment.place_key or "" for p in posts] + [a.spot for a in anchors])
-    f = _Posts.of(posts, vectors, embeddings, codes, codes.terms(what, idf), family)
-    anchor_spot = np.array([family.get(a.spot, "") for a in anchors], dtype=object)
+    names = Names()
+    f = _Posts.of(posts, vectors, embeddings, codes, codes.terms(what, idf), family, names)
+    leads = _Leads.of(anchors, family, names)
     anchor_detail = codes.of([a.detail for a in anchors])
     anchor_terms = codes.terms([a.terms for a in anchors], idf)
     for i, a in links:
@@ -274,8 +316,8 @@ def group(posts: Sequence[EnrichedPost], vectors: sparse.csr_matrix, anchors: Se
     anchor_blocks: dict[str, list[int]] = defaultdict(list)
     for a, anchor in enumerate(anchors):
         anchor_blocks[anchor.district].append(a)
-    for district, idx in _blocks(posts, own_text, f.spot, anchors, anchor_spot).items():
-        _place_block(f, idx, anchors, anchor_spot, centroids, anchor_embeddings, anchor_detail, anchor_terms,
+    for district, idx in _blocks(posts, own_text, f.spot, anchors, leads.spot).items():
+        _place_block(f, idx, leads, centroids, anchor_embeddings, anchor_detail, anchor_terms,
                      np.array(anchor_blocks.get(district, []), dtype=int), place, block_settings(cfg, len(idx)))
     _hard_links(posts, own_text, f.detail, f.spot, place, cfg)
 
@@ -349,10 +391,9 @@ def _post_similarity(f: _Posts, rows: np.ndarray, cols: np.ndarray, cfg: Cluster
     return sims
 
 
-def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], anchor_spot: np.ndarray,
-                       cols: np.ndarray, centroids: sparse.csr_matrix, anchor_embeddings: np.ndarray | None,
-                       anchor_detail: np.ndarray, anchor_terms: sparse.csr_matrix,
-                       cfg: ClusteringConfig) -> np.ndarray:
+def _anchor_similarity(f: _Posts, rows: np.ndarray, leads: _Leads, cols: np.ndarray, centroids: sparse.csr_matrix,
+                       anchor_embeddings: np.ndarray | None, anchor_detail: np.ndarray,
+                       anchor_terms: sparse.csr_matrix, cfg: ClusteringConfig) -> np.ndarray:
     """Average cosine of each post to each lead's members, zero where they cannot be one problem."""
     sims = (f.vectors[rows] @ centroids[cols].T).toarray()
     if f.embeddings is not None and anchor_embeddings is not None:
@@ -360,27 +401,24 @@ def _anchor_similarity(f: _Posts, rows: np.ndarray, anchors: Sequence[Anchor], a
         known = ~np.isnan(anchor_embeddings[cols, 0])
         # A lead with no embedding centroid yet is judged by its words alone.
         sims[:, known] = blend(sims[:, known], mean_cos[:, known], cfg)
-    chosen = [anchors[c] for c in cols]
-    spots = anchor_spot[cols]
-    categories = np.array([a.category for a in chosen], dtype=object)
+    spots, closed = leads.spot[cols], leads.closed[cols]
     factor, agree = _what(f.terms[rows], anchor_terms[cols], cfg)
     sims = (sims * factor * _place_factor(f.spot[rows], spots, cfg) * _one_sided(f.detail[rows], anchor_detail[cols], cfg)
-            * _category_factor(f.category[rows], categories, cfg))
+            * _category_factor(f.category[rows], leads.category[cols], cfg))
     same = _same_spot(f.spot[rows], spots)
     if cfg.same_place_bonus:
         sims = np.minimum(sims + cfg.same_place_bonus * (same & agree), 1.0)
-    reach = np.array([(cfg.reopen_days if a.closed else cfg.time_window_days) * DAY for a in chosen])
-    first = np.array([a.first_seen for a in chosen]) - reach
-    last = np.array([a.last_seen for a in chosen]) + reach
+    reach = np.where(closed, cfg.reopen_days, cfg.time_window_days) * DAY
+    first = leads.first_seen[cols] - reach
+    last = leads.last_seen[cols] + reach
     t = f.times[rows][:, None]
     # An open lead at the post's place is the same problem however long it has run; a closed
     # one comes back only within reopen_days (past that, a recurrence is a new lead).
-    running = same & ~np.array([a.closed for a in chosen], dtype=bool)[None, :]
+    running = same & ~closed[None, :]
     elsewhere = (_apart(f.detail[rows], anchor_detail[cols])
-                 | ~_near(f.lat[rows], f.lon[rows], np.array([a.lat for a in chosen], dtype=float),
-                          np.array([a.lon for a in chosen], dtype=float), cfg.same_place_meters))
+                 | ~_near(f.lat[rows], f.lon[rows], leads.lat[cols], leads.lon[cols], cfg.same_place_meters))
     ok = ((((t >= first[None, :]) & (t <= last[None, :])) | running)
-          & _compatible(f.street[rows], np.array([a.street for a in chosen], dtype=object)))
+          & _compatible(f.street[rows], leads.street[cols]))
     sims[~ok] = 0.0
     sims[elsewhere] = VETO
     return sims
@@ -448,7 +486,7 @@ def _join_groups(f: _Posts, rows: np.ndarray, others: np.ndarray, place: _Placem
         _join_best(part, labels, averages, place, cfg)
 
 
-def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], anchor_spot: np.ndarray, centroids: sparse.csr_matrix,
+def _place_block(f: _Posts, idx: np.ndarray, leads: _Leads, centroids: sparse.csr_matrix,
                  anchor_embeddings: np.ndarray | None, anchor_detail: np.ndarray,
                  anchor_terms: sparse.csr_matrix, anchor_idx: np.ndarray,
                  place: _Placement, cfg: ClusteringConfig) -> None:
@@ -460,7 +498,7 @@ def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], anchor_s
         joined = np.zeros(len(idx), dtype=bool)
         for s in range(0, len(idx), CHUNK):
             rows = idx[s:s + CHUNK]
-            scores = _anchor_similarity(f, rows, anchors, anchor_spot, anchor_idx, centroids, anchor_embeddings, anchor_detail,
+            scores = _anchor_similarity(f, rows, leads, anchor_idx, centroids, anchor_embeddings, anchor_detail,
                                         anchor_terms, cfg)
             joined[s:s + CHUNK] = _join_anchors(f, rows, anchor_idx, scores, anchor_detail, held, place, cfg)
         rest = idx[~joined]
@@ -479,7 +517,7 @@ def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], anchor_s
             else:
                 founders[label] = i
     if len(anchor_idx) and len(rest):
-        _groups_join_anchors(f, rest, anchors, anchor_spot, anchor_idx, centroids, anchor_embeddings, anchor_detail,
+        _groups_join_anchors(f, rest, leads, anchor_idx, centroids, anchor_embeddings, anchor_detail,
                              anchor_terms, held, place, cfg)
     # The sweep: a post still alone tries every group of this run's posts in the block once more.
     roots = np.array([place.uf.find(int(i)) for i in idx])
@@ -490,7 +528,7 @@ def _place_block(f: _Posts, idx: np.ndarray, anchors: Sequence[Anchor], anchor_s
         _join_groups(f, alone, others, place, cfg)
 
 
-def _groups_join_anchors(f: _Posts, rest: np.ndarray, anchors: Sequence[Anchor], anchor_spot: np.ndarray,
+def _groups_join_anchors(f: _Posts, rest: np.ndarray, leads: _Leads,
                          anchor_idx: np.ndarray, centroids: sparse.csr_matrix, anchor_embeddings: np.ndarray | None,
                          anchor_detail: np.ndarray, anchor_terms: sparse.csr_matrix, held: dict[int, np.ndarray],
                          place: _Placement, cfg: ClusteringConfig) -> None:
@@ -507,7 +545,7 @@ def _groups_join_anchors(f: _Posts, rest: np.ndarray, anchors: Sequence[Anchor],
     totals = np.zeros((len(labels), len(anchor_idx)))
     for s in range(0, len(grouped), CHUNK):
         rows = grouped[s:s + CHUNK]
-        scores = _anchor_similarity(f, rows, anchors, anchor_spot, anchor_idx, centroids, anchor_embeddings,
+        scores = _anchor_similarity(f, rows, leads, anchor_idx, centroids, anchor_embeddings,
                                     anchor_detail, anchor_terms, cfg)
         np.add.at(totals, inverse[s:s + CHUNK], scores)
     sizes = np.bincount(inverse)

@@ -22,7 +22,7 @@ def embed_posts(store: Store, embedder: Embedder, posts: Sequence[EnrichedPost],
     rows_by_hash: dict[str, list[int]] = {}
     text_by_hash: dict[str, str] = {}
     for i, ep in enumerate(posts):
-        h = ep.enrichment.text_hash or _fallback_hash(ep.enrichment.normalized_text)
+        h = text_key(ep)
         rows_by_hash.setdefault(h, []).append(i)
         text_by_hash.setdefault(h, ep.enrichment.normalized_text)
 
@@ -38,6 +38,11 @@ def embed_posts(store: Store, embedder: Embedder, posts: Sequence[EnrichedPost],
         for h, vec in zip(hashes, vecs):
             out[rows_by_hash[h]] = vec
     return out
+
+
+def text_key(ep: EnrichedPost) -> str:
+    """What the cache keys a post's vector by: its normalized text's hash."""
+    return ep.enrichment.text_hash or _fallback_hash(ep.enrichment.normalized_text)
 
 
 def _fallback_hash(text: str) -> str:

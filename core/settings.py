@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     elasticsearch_url: str | None = Field(default=None, validation_alias="ELASTICSEARCH_URL")
     secret_key: str | None = None
+    # radar_process encodes each window in this many parallel tasks (spread over Celery workers)
+    embed_shards: int = Field(default=1, ge=1, le=64)
 
     def model_post_init(self, __context: object) -> None:
         if self.environment != "local" and self.author_salt == LOCAL_SALT:

@@ -2,7 +2,9 @@
 ### Civic Radar: process new posts into leads
 
 Data-aware: runs whenever `radar_crawl` updates the asset `radar://posts`.
-**enrich** (relevance, category, place, routing) → **cluster** (dedup, fold posts into leads
+**enrich** (relevance, category, place, routing) → **embed** (the embedding model encodes the
+posts to cluster, in `RADAR_EMBED_SHARDS` mapped tasks that Celery spreads over its workers: the
+model is most of the cost, and needs nothing but the post) → **cluster** (dedup, fold posts into leads
 with stable ids, score their priority) → **index** (keep the search index current: Elasticsearch
 when ELASTICSEARCH_URL is set, else the embedded FTS5 index) → **sla** (record open leads past their dispatch
 deadline at the window end, once per lead; `radar_daily` reports them). Delivery to the
@@ -22,7 +24,8 @@ from airflow.sdk import Asset, chain, dag, get_current_context, task
 
 POSTS = Asset("radar://posts")
 
-#: The processing chain, in order; each name is a stage of `pipeline.tasks.run_named_stage`.
+#: The processing chain, in order; each name is a stage of `pipeline.tasks.run_named_stage`
+#: (the embed tasks run between enrich and cluster, one per shard).
 #: Scoring is part of "cluster"; "sla" runs after it so a breach is judged on the leads as
 #: this pass left them. Delivery has its own DAG (radar_delivery, every 5 minutes).
 PROCESS_STAGES = ["enrich", "cluster", "index", "sla"]
@@ -59,7 +62,22 @@ def _stage_task(name: str):
     doc_md=__doc__,
 )
 def radar_process():
-    chain(*[_stage_task(name) for name in PROCESS_STAGES])
+    @task(retries=0, execution_timeout=timedelta(minutes=2))
+    def embed_shards() -> list[dict[str, int]]:
+        from pipeline.tasks import embed_shards as shards
+        return shards()
+
+    @task(map_index_template="{{ task.op_kwargs['shard'] }}")
+    def embed(shard: int, shards: int, data_interval_end=None) -> dict:
+        from pipeline.tasks import embed_shard, window_end
+        context = get_current_context()
+        end = window_end(data_interval_end, context.get("triggering_asset_events") or (),
+                         context["dag_run"].run_after)
+        return embed_shard(shard, shards, None, end)
+
+    enrich, cluster, *after = [_stage_task(name) for name in PROCESS_STAGES]
+    plan = embed_shards()
+    chain(enrich, plan, embed.expand_kwargs(plan), cluster, *after)
 
 
 radar_process()

@@ -144,7 +144,7 @@ def demo(
     for suffix in ("", "-wal", "-shm"):  # the demo always starts from an empty demo database
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     store = Store.open(f"sqlite:///{db.resolve()}")
-    names = ["crawl", "enrich", "cluster", "index", "sla"]
+    names = ["crawl", "enrich", "embed", "cluster", "index", "sla"]
     summary, _, _ = run_with_progress(
         lambda cb: run_demo_pass(store, config, settings, seed=seed, posts=posts, end=demo_end(), on_stage=cb),
         names)

@@ -41,6 +41,13 @@ def enrich_stage(store: Store, config: Config, window: Window) -> dict[str, int]
     return enrich(store, config, window, Enricher(config, model, version))
 
 
+def embed_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
+    """Encode the posts the cluster stage will place into the embedding cache, in one shard
+    (radar_process spreads it over RADAR_EMBED_SHARDS tasks: pipeline.tasks.embed_shard)."""
+    from clustering.embed_stage import embed
+    return embed(store, config, window)
+
+
 def cluster_stage(store: Store, config: Config, window: Window) -> dict[str, int]:
     """Cluster; with `clustering.candidates: knn` the search index finds the candidate leads."""
     from clustering.stage import cluster
@@ -163,5 +170,6 @@ def run_pass(store: Store, config: Config, window: Window, stages: list[tuple[st
 
 
 def default_stages(settings: Settings, platforms: list[str] | None = None) -> list[tuple[str, Stage]]:
-    return [("crawl", crawl_stage(settings, platforms)), ("enrich", enrich_stage), ("cluster", cluster_stage),
+    return [("crawl", crawl_stage(settings, platforms)), ("enrich", enrich_stage), ("embed", embed_stage),
+            ("cluster", cluster_stage),
             ("index", index_stage), ("sla", sla_stage)]

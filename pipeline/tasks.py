@@ -14,7 +14,7 @@ from core.config import load_config
 from core.models import Window
 from core.settings import Settings
 from core.store import Store
-from pipeline.runner import cluster_stage, crawl_stage, enrich_stage, index_stage, run_stage, sla_stage
+from pipeline.runner import cluster_stage, crawl_stage, embed_stage, enrich_stage, index_stage, run_stage, sla_stage
 
 LOOKBACK_DAYS = 30
 
@@ -28,7 +28,7 @@ def interval_window(start: datetime | None, end: datetime | None, lookback_days:
 def run_named_stage(name: str, start: datetime | None, end: datetime | None) -> dict[str, int]:
     settings = Settings()
     config = load_config(settings.config_dir)
-    stages = {"crawl": crawl_stage(settings), "enrich": enrich_stage, "cluster": cluster_stage,
+    stages = {"crawl": crawl_stage(settings), "enrich": enrich_stage, "embed": embed_stage, "cluster": cluster_stage,
               "index": index_stage, "sla": sla_stage}
     if name not in stages:
         raise ValueError(f"unknown stage {name!r}; known: {sorted(stages)}")
@@ -47,6 +47,27 @@ class PlatformCrawlError(RuntimeError):
     A *blocked* platform (captcha, login wall) is not an error: its task succeeds and its coverage
     record says why, because retrying a block within minutes only deepens it.
     """
+
+
+def embed_shards() -> list[dict[str, int]]:
+    """The embed tasks of one radar_process run: RADAR_EMBED_SHARDS of them, each told the count
+    so that every worker partitions the texts alike."""
+    n = Settings().embed_shards
+    return [{"shard": i, "shards": n} for i in range(n)]
+
+
+def embed_shard(shard: int, shards: int, start: datetime | None, end: datetime | None) -> dict[str, int]:
+    """One embed task: shard `shard` of `shards` of the window's texts (clustering.embed_stage),
+    recorded as the stage run `embed` like any other stage."""
+    from clustering.embed_stage import embed
+    settings = Settings()
+    config = load_config(settings.config_dir)
+    store = Store.open(settings.db_url)
+    try:
+        return run_stage("embed", lambda s, c, w: embed(s, c, w, shard=shard, shards=shards), store, config,
+                         interval_window(start, end)).counts
+    finally:
+        store.close()
 
 
 def list_enabled_platforms() -> list[str]:

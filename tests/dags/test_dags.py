@@ -119,7 +119,8 @@ print(json.dumps(out, default=str))
     assert publish.outlets == [Asset("radar://posts")] and publish.trigger_rule == "all_done"
     assert crawl.get_task("coverage").trigger_rule == "all_done"
     process = bag.get_dag("radar_process")
-    assert [t.task_id for t in process.topological_sort()] == ["enrich", "cluster", "index", "sla"]
+    assert [t.task_id for t in process.topological_sort()] == ["enrich", "embed_shards", "embed", "cluster", "index", "sla"]
+    assert type(process.get_task("embed")).__name__.endswith("MappedOperator")
     assert Asset("radar://posts").uri in str(process.timetable.asset_condition)
 
 
@@ -219,10 +220,13 @@ def _leads_snapshot(db: str):
 
 
 @pytest.mark.slow
-def test_radar_process_makes_leads(radar):
+def test_radar_process_makes_leads(radar, monkeypatch):
+    monkeypatch.setenv("RADAR_EMBED_SHARDS", "2")  # the rerun below uses one: the leads must not care
     run = _dag("radar_process").test(logical_date=END + timedelta(hours=1))
     assert run.state == "success"
-    assert _task_instances(run)[("sla", -1)][0] == "success"  # breaches recorded after clustering
+    tis = _task_instances(run)
+    assert tis[("sla", -1)][0] == "success"  # breaches recorded after clustering
+    assert tis[("embed", 0)][0] == tis[("embed", 1)][0] == "success" and ("embed", 2) not in tis
     total, _, _, counts = radar["leads"] = _leads_snapshot(radar["db"])
     assert total > 0 and counts["relevant"] > 0 and counts["posts_in_leads"] > 0
 

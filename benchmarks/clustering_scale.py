@@ -34,7 +34,9 @@ import cProfile
 import dataclasses
 import json
 import resource
+import signal
 import statistics
+import sys
 from collections import Counter
 import tempfile
 import time
@@ -174,6 +176,9 @@ def main() -> None:
         parser.error(f"--candidates takes scan and/or knn, each once, got {args.candidates!r}")
     if "knn" in modes and args.embedder == "none":
         parser.error("--candidates knn needs embeddings: --embedder projected or model")
+    # A run is often stopped with kill: leave through SystemExit so the temporary stores (GBs
+    # at 1M posts) are removed like on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     runs = run(args, modes)
     print(json.dumps({"side_by_side": runs} if len(modes) > 1 else runs[modes[0]]))
 

@@ -79,3 +79,19 @@ def test_words_only_encodes_nothing(store, config):
 def test_a_shard_outside_the_count_is_refused(store, config, shard, shards):
     with pytest.raises(ValueError, match="shard"):
         embed(store, config, WINDOW, shard=shard, shards=shards, embedder=CountingEmbedder())
+
+
+@pytest.mark.parametrize("value", ["0", "65", "two"])
+def test_a_broken_shard_count_in_the_environment_is_refused_by_name(monkeypatch, value):
+    from pydantic import ValidationError
+
+    from pipeline.tasks import embed_shards
+    monkeypatch.setenv("RADAR_EMBED_SHARDS", value)
+    with pytest.raises(ValidationError, match="embed_shards"):
+        embed_shards()
+
+
+def test_the_shard_count_from_the_environment_reaches_every_task(monkeypatch):
+    from pipeline.tasks import embed_shards
+    monkeypatch.setenv("RADAR_EMBED_SHARDS", "3")
+    assert embed_shards() == [{"shard": i, "shards": 3} for i in range(3)]

@@ -108,6 +108,24 @@ def test_broken_clustering_settings_name_the_key(config_dir):
     assert "average" in problems["clustering.algorithm"].message
 
 
+def test_broken_candidate_search_settings_name_the_key(config_dir):
+    # 0 candidates would silently turn recurrence and kNN lookups off; refuse instead.
+    def change(d):
+        d["clustering"]["candidates"] = "everything"
+        d["clustering"]["knn_k"] = 0
+        d["clustering"]["recurrence_candidates"] = 0
+    _edit(config_dir / "radar.yaml", change)
+    with pytest.raises(ConfigError) as exc:
+        load_config(config_dir)
+    assert {p.key_path for p in exc.value.problems} == {
+        "clustering.candidates", "clustering.knn_k", "clustering.recurrence_candidates"}
+    _edit(config_dir / "radar.yaml", lambda d: d["clustering"].update(
+        candidates="knn", knn_k=5, recurrence_candidates="many"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(config_dir)
+    assert [p.key_path for p in exc.value.problems] == ["clustering.recurrence_candidates"]
+
+
 def test_broken_triage_and_sla_settings_name_the_key(config_dir):
     _edit(config_dir / "radar.yaml", lambda d: d["triage"].update(claim_minutes=0, login_max_failures="x"))
     _edit(config_dir / "implementation.yaml", lambda d: d.update(category_dispatch_minutes={"火星事务": 60}))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import zlib
 
 from clustering.embedding_cache import embed_posts, text_key
-from clustering.embeddings import Embedder
+from clustering.embeddings import Embedder, configured_embedder
 from core.config import Config
 from core.models import Window
 from core.store import Store
@@ -34,7 +34,6 @@ def embed(store: Store, config: Config, window: Window, *, shard: int = 0, shard
     if config.radar.clustering.embedding_weight <= 0:
         return {"posts": 0, "texts": 0, "encoded": 0}
     if embedder is None:
-        from clustering.stage import configured_embedder
         embedder = configured_embedder()
     mine = [ep for ep in store.posts.unassigned_relevant(window, True) if shard_of(text_key(ep), shards) == shard]
     keys = sorted({text_key(ep) for ep in mine})

@@ -22,6 +22,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -254,3 +255,13 @@ def default_embedder(setting: str | None = None, **kwargs) -> SentenceTransforme
     if "prefix" not in kwargs:
         kwargs["prefix"] = "query: " if "e5" in Path(str(model)).name.lower() else ""
     return SentenceTransformerEmbedder(model, **kwargs)
+
+
+@lru_cache(maxsize=2)
+def _load_embedder(setting: str | None) -> Embedder:
+    return default_embedder(setting)
+
+
+def configured_embedder() -> Embedder:
+    """The model RADAR_EMBEDDING_MODEL names (default multilingual-e5-small), loaded once per process."""
+    return _load_embedder(os.environ.get("RADAR_EMBEDDING_MODEL") or None)

@@ -7,11 +7,9 @@ recorded on both leads; nothing is renumbered.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
@@ -19,7 +17,7 @@ from scipy import sparse
 from clustering import lexical
 from clustering import places
 from clustering.embedding_cache import embed_posts
-from clustering.embeddings import Embedder, default_embedder
+from clustering.embeddings import Embedder, configured_embedder  # re-exported: callers import it from here
 from clustering.grouping import Anchor, group
 from clustering.keywords import ctfidf_keywords
 from clustering.leads import build_lead, lead_id_for, main_detail, main_point, main_terms, majority, tally_of
@@ -391,11 +389,6 @@ def _keywords(store: Store, plans: Sequence[_Plan], groups, leads: dict[str, Lea
     return ctfidf_keywords(texts)
 
 
-@lru_cache(maxsize=2)
-def _load_embedder(setting: str | None) -> Embedder:
-    return default_embedder(setting)
-
-
 def knn_candidates(search: SearchIndex, posts: Sequence[EnrichedPost], embeddings: np.ndarray,
                    since: datetime, k: int) -> list[str]:
     """The leads nearest (embedding centroid) to each post with words of its own, in its
@@ -407,11 +400,6 @@ def knn_candidates(search: SearchIndex, posts: Sequence[EnrichedPost], embedding
     hits = search.candidate_leads_many(embeddings[own], [posts[i].enrichment.district for i in own],
                                        since=since, k=k)
     return sorted({h.lead_id for found in hits for h in found})
-
-
-def configured_embedder() -> Embedder:
-    """The model RADAR_EMBEDDING_MODEL names (default multilingual-e5-small), loaded once per process."""
-    return _load_embedder(os.environ.get("RADAR_EMBEDDING_MODEL") or None)
 
 
 def _anchor_embeddings(profiles: Sequence[LeadProfile], embedder: Embedder) -> np.ndarray:

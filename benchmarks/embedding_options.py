@@ -58,8 +58,17 @@ as e5's 0.88 is its 0.876), e5 fp32 beside it:
 The floor decides between the two: on this build the simulator gives 0.686 / 0.690 / 0.695 at
 floors 0 / 0.015 / 0.0333, the real groups 0.933 / 0.934 / 0.880. The real figure's step is one
 group: of the 61 messages about 伊景园 parking, 7 join the main lead (60 in one) or form a second
-one (53 + 7): pairwise F1 counts pairs, so the largest leads weigh most. No floor holds both within 0.01, so e5 stays the
-default and the static model is the setting for a machine that must keep the stream's pace.
+one (53 + 7): pairwise F1 counts pairs, so the largest leads weigh most. No floor holds both within 0.01. Nor does the map's strength
+(the same corpus and floor rule; simulator 40k / real groups F1):
+  centred only, no map (floor 0.062)               0.709 / 0.906
+  half map: 0.5 x identity + 0.5 x the ridge map   0.697 / 0.905
+  full ridge map (the build)                        0.686 / 0.933
+  full map, fitted on all 14,447 corpus texts       0.686 / -
+  full map, ridge alpha 1.0                         0.677 / -
+and tuning the token vectors themselves towards e5's sentence vectors (tokenlearn-style, on
+11,678 corpus texts; held-out cosine to e5 0.78 -> 0.83) lowered both (0.680 / 0.879, on the
+recipe-4 build). So e5 stays the default and the static model is the setting for a machine
+that must keep the stream's pace.
 """
 from __future__ import annotations
 

@@ -196,9 +196,10 @@ FLOOR_PAIRS_TEXTS = 800
 E5_FLOOR = 0.88
 
 
-def static_corpus() -> list[list[str]]:
-    """The corpus's sources: simulator posts, then training-file messages and raw messages
-    with replies (each empty when ../shared/data lacks its file)."""
+def static_corpus(data: Path | None = None) -> list[list[str]]:
+    """The corpus's sources: simulator posts, then the training-file messages and the raw
+    messages with replies of `data` (default ../shared/data; each empty when its file is not
+    there)."""
     import csv
     from datetime import datetime
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -206,7 +207,7 @@ def static_corpus() -> list[list[str]]:
     from crawlers.simulator.corpus import generate
     from enrichment.normalize import normalize
     sim = [p.text for p, _ in generate(11, CENTRE_SIM_POSTS, datetime(2026, 1, 1))]
-    data = REPO_ROOT.parent / "shared" / "data"
+    data = data or REPO_ROOT.parent / "shared" / "data"
     train = data / "teddy2020_messages_train_tokenized.csv"
     messages: list[str] = []
     if train.is_file():

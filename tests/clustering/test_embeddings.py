@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,3 +235,36 @@ def test_embedder_protocol_is_met_by_both():
     assert isinstance(CountingEmbedder(), Embedder)
     for cls in (SentenceTransformerEmbedder, OnnxEmbedder):
         assert {"name", "dim", "encode"} <= set(dir(cls)) | {"name", "dim"}
+
+
+def _csv(path, header, rows, encoding="utf-8-sig"):
+    import csv
+    with path.open("w", encoding=encoding, newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def test_static_corpus_takes_raw_messages_normalized_and_leaves_the_real_groups_reposts_out(tmp_path):
+    import importlib.util
+    from enrichment.normalize import normalize
+    spec = importlib.util.spec_from_file_location("bev", Path(__file__).parents[2] / "scripts" / "build_embedding_variants.py")
+    bev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bev)
+    head = ["留言编号", "留言用户", "留言主题", "留言时间", "留言详情"]
+    repost = "A市伊景园滨河苑车位捆绑销售，开发商强迫业主购买车位，否则不给办理交房手续，请相关部门尽快查处。"
+    _csv(tmp_path / "teddy2020_messages_with_votes.csv", head + ["反对数", "点赞数"],
+         [["1", "u", "车位捆绑", "2019/8/1 9:00:00", repost, "0", "3"]])
+    _csv(tmp_path / "teddy2020_messages_with_replies.csv", head + ["答复意见", "答复时间"],
+         [["2", "u", "路灯坏了", "2019/8/2 9:00:00", "\t深南大道的路灯 坏了三天！！", "已处理", "2019/8/3"],
+          ["3", "v", "又是车位", "2019/8/4 9:00:00", repost, "已处理", "2019/8/5"],
+          ["4", "w", "", "2019/8/6 9:00:00", "   ", "", ""]])
+    _csv(tmp_path / "teddy2020_messages_train_tokenized.csv", ["text_tokens", "label"], [["路灯 坏 了", "城乡建设"]],
+         encoding="utf-8")
+    sim, train, raw = bev.static_corpus(tmp_path)
+    assert len(sim) == bev.CENTRE_SIM_POSTS
+    assert train == ["路灯坏了"]  # de-tokenized
+    # normalized as the enrich stage normalizes a post (title and body); the repost of a
+    # with_votes message (the real groups' source) and the empty message are left out
+    assert raw == [normalize("路灯坏了\n深南大道的路灯 坏了三天！！").text]
+    assert bev.static_corpus(tmp_path / "absent")[1:] == [[], []]

@@ -35,6 +35,7 @@ import argparse
 import cProfile
 import dataclasses
 import json
+import queue
 import resource
 import signal
 import statistics
@@ -209,7 +210,7 @@ def run_parallel(args, modes: list[str]) -> dict[str, dict]:
             raise SystemExit(f"clustering_scale: a mode's process failed (exit codes {[p.exitcode for p in procs]})")
         try:
             mode, figures = results.get(timeout=5)
-        except Exception:  # queue.Empty: keep waiting while a process is alive
+        except queue.Empty:  # keep waiting while a process is alive
             continue
         out[mode] = figures
     for p in procs:

@@ -32,6 +32,21 @@ from core.search.points import distance_m, lead_points
 from core.search.query import Terms, fold, highlight
 from core.store import Store
 
+KNN_CHUNK = 512  # posts scored at once by candidate_leads_many
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the `k` highest finite scores, highest first, ties in position order: what a
+    stable sort of the whole row gives, without sorting it."""
+    if k <= 0:
+        return np.empty(0, dtype=np.intp)
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) > k:
+        kth = np.partition(scores[finite], len(finite) - k)[len(finite) - k]
+        finite = finite[scores[finite] >= kth]
+    return finite[np.argsort(-scores[finite], kind="stable")][:k]
+
+
 TABLE_SCHEMA = [
     """CREATE TABLE IF NOT EXISTS search_posts (
         rid INTEGER PRIMARY KEY, post_id TEXT NOT NULL UNIQUE, published_us INTEGER NOT NULL,
@@ -411,16 +426,25 @@ class EmbeddedSearch:
         out: list[list[LeadHit]] = [[] for _ in districts]
         if not rows:
             return out
-        # One matrix product for the batch; the district filter is a mask.
         matrix = np.stack([np.frombuffer(r.centroid, dtype="<f4") for r in rows])
         matrix = matrix / np.where((n := np.linalg.norm(matrix, axis=1, keepdims=True)) == 0, 1.0, n)
         queries = vectors / np.where((n := np.linalg.norm(vectors, axis=1, keepdims=True)) == 0, 1.0, n)
-        scores = queries @ matrix.T
         lead_district = np.array([r.district or "" for r in rows], dtype=object)
+        asking: dict[str | None, list[int]] = {}
         for i, district in enumerate(districts):
-            row = np.where(lead_district == district, scores[i], -np.inf) if district is not None else scores[i]
-            top = [j for j in np.argsort(-row, kind="stable")[:k] if np.isfinite(row[j])]
-            out[i] = [self._lead_hit(rows[j], score=float(row[j])) for j in top]
+            asking.setdefault(district, []).append(i)
+        # The posts of one district are scored against that district's leads only, a chunk at a
+        # time: a batch of 10k posts against 40k leads was a 1.6 GB score matrix, masked per post.
+        for district, posts in asking.items():
+            cols = np.arange(len(rows)) if district is None else np.flatnonzero(lead_district == district)
+            if not len(cols):
+                continue
+            leads = matrix[cols]
+            for start in range(0, len(posts), KNN_CHUNK):
+                chunk = posts[start:start + KNN_CHUNK]
+                scores = queries[chunk] @ leads.T
+                for row, i in zip(scores, chunk):
+                    out[i] = [self._lead_hit(rows[cols[j]], score=float(row[j])) for j in top_k(row, k)]
         return out
 
     def candidate_leads(self, vector: np.ndarray, *, district: str | None = None,

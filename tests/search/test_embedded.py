@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.models import EnrichedPost, Enrichment
 from core.search import PostQuery
-from core.search.embedded import EmbeddedSearch, bigrams
+from core.search.embedded import EmbeddedSearch, bigrams, top_k
 from tests.conftest import make_post
 
 
@@ -27,3 +27,15 @@ def test_an_index_without_pair_tokens_gets_them_when_opened(search_store):
     reopened = EmbeddedSearch(search_store, dims=4)
     assert [h.post_id for h in reopened.search_posts(PostQuery("路灯 坏了")).hits] == ["weibo:1"]
     assert reopened.search_posts(PostQuery("噪音")).total == 1
+
+
+def test_top_k_is_a_stable_sort_of_the_finite_scores_cut_at_k():
+    import numpy as np
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        row = rng.integers(0, 6, size=int(rng.integers(0, 40))).astype(float)  # many ties
+        row[rng.random(len(row)) < 0.1] = np.nan
+        row[rng.random(len(row)) < 0.1] = -np.inf
+        k = int(rng.integers(0, 12))
+        expected = [j for j in np.argsort(-row, kind="stable") if np.isfinite(row[j])][:k]
+        assert top_k(row, k).tolist() == expected

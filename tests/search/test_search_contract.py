@@ -182,10 +182,10 @@ def test_count_relevant_posts_per_period_as_the_store_counts_them(search_backend
 
 
 def _lead(store, lead_id: str, title: str, members: list[EnrichedPost], *, priority=0.5,
-          keywords=()) -> Lead:
+          keywords=(), district=NANSHAN) -> Lead:
     store.posts.upsert([m.post for m in members])
     store.posts.save_enrichments([(m.post, m.enrichment) for m in members])
-    lead = Lead(id=lead_id, status=LeadStatus.NEW, title=title, category=ENV, district=NANSHAN, street=None,
+    lead = Lead(id=lead_id, status=LeadStatus.NEW, title=title, category=ENV, district=district, street=None,
                 unit=None, urgent=False, priority=priority, priority_parts=PriorityParts(),
                 post_count=len(members), platform_count=1, first_seen=T0, last_seen=T0, keywords=tuple(keywords))
     store.leads.create(lead, [(m.id, 1.0) for m in members], LeadEvent(lead_id, "created", "test", T0, {}))
@@ -252,6 +252,29 @@ def test_candidate_leads_for_a_batch_of_posts(search_backend, search_store):
         queries[0], district=NANSHAN, k=1)]
     later = a.last_seen + timedelta(days=1)
     assert search_backend.candidate_leads_many(queries[:1], [None], since=later) == [[]]
+
+
+def test_a_large_batch_in_several_districts_gets_what_one_query_at_a_time_gets(search_backend, search_store):
+    # More posts than the embedded index scores at once (core.search.embedded.KNN_CHUNK) and
+    # than one Elasticsearch msearch holds, in two districts and none.
+    rng = np.random.default_rng(3)
+    centroids, leads = {}, []
+    for n in range(40):
+        lead_id = f"L{n:02d}"
+        district = NANSHAN if n % 3 else FUTIAN
+        leads.append(_lead(search_store, lead_id, f"乙{n}", [ep(str(n), f"t{n}", district=district)], district=district))
+        centroids[lead_id] = rng.normal(size=4)
+    search_backend.index_leads(leads, centroids=centroids)
+    search_backend.refresh()
+    queries = rng.normal(size=(530, 4))
+    districts = [(NANSHAN, FUTIAN, None)[i % 3] for i in range(len(queries))]
+    many = search_backend.candidate_leads_many(queries, districts, k=3)
+    assert len(many) == len(queries) and all(len(hits) == 3 for hits in many)
+    lead_district = {lead.id: lead.district for lead in leads}
+    for i in [*range(0, 530, 37), 510, 511, 512, 513, 529]:
+        one = search_backend.candidate_leads(queries[i], district=districts[i], k=3)
+        assert [h.lead_id for h in many[i]] == [h.lead_id for h in one], i
+        assert districts[i] is None or {lead_district[h.lead_id] for h in many[i]} == {districts[i]}
 
 
 def test_reindexing_a_post_does_not_duplicate_it(search_backend):
